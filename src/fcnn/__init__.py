@@ -1,0 +1,99 @@
+"""fcnn: fully connected neural networks in NumPy.
+
+The core (layers, losses, optimizers, gradient checking) needs NumPy alone.
+Training, datasets, plots, save/load and the CLI import their dependencies
+(tqdm, scikit-learn, matplotlib, safetensors) only when first used.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import init
+from .errors import (
+    DivergenceError,
+    FcnnError,
+    LabelError,
+    ModelFileError,
+    NonFiniteError,
+    NotReadyError,
+    ShapeError,
+)
+from .gradcheck import check_gradient, check_layer
+from .layers import Dropout, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .losses import CrossEntropyLoss, Loss, MSELoss, NLLLoss, grad_mse, log_softmax, mse, softmax
+from .network import NeuralNetwork, Sequential, mlp
+from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .parameter import Parameter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "CrossEntropyLoss",
+    "DivergenceError",
+    "Dropout",
+    "EarlyStopping",
+    "FcnnError",
+    "History",
+    "LabelError",
+    "Layer",
+    "LeakyReLU",
+    "Linear",
+    "Loss",
+    "MSELoss",
+    "ModelCheckpoint",
+    "ModelFileError",
+    "NLLLoss",
+    "NeuralNetwork",
+    "NonFiniteError",
+    "NotReadyError",
+    "Optimizer",
+    "Parameter",
+    "RMSprop",
+    "ReLU",
+    "Sequential",
+    "ShapeError",
+    "Sigmoid",
+    "Tanh",
+    "check_gradient",
+    "check_layer",
+    "grad_mse",
+    "init",
+    "load",
+    "log_softmax",
+    "mlp",
+    "mse",
+    "predict",
+    "save",
+    "softmax",
+    "train",
+]
+
+# Outer parts, imported on first use so that `import fcnn` stays NumPy-only.
+_LAZY = {
+    "train": "training",
+    "predict": "training",
+    "History": "training",
+    "EarlyStopping": "training",
+    "ModelCheckpoint": "training",
+    "save": "serialization",
+    "load": "serialization",
+}
+
+if TYPE_CHECKING:
+    from .serialization import load, save
+    from .training import EarlyStopping, History, ModelCheckpoint, predict, train
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fcnn' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

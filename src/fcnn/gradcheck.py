@@ -1,0 +1,223 @@
+"""Numerical gradient checking by central differences.
+
+``check_gradient`` is the lab's function. ``check_layer`` checks a layer, a
+network or a loss: dL/dX and every parameter's gradient, each against
+``(f(x + eps) - f(x - eps)) / (2 eps)``, reporting the max absolute deviation
+and CS231n's relative error ``max|a - n| / max(1e-8, |a| + |n|)`` (≤ 1e-7 is
+right, ≥ 1e-2 is wrong). Check in float64: float32's rounding swamps the
+differences (a warning says so).
+
+Looping over elements here is the method, not a lapse in vectorization: each
+element needs its own two evaluations of the function.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .init import RNGLike, as_generator
+from .losses import Loss
+
+__all__ = ["GradCheckReport", "GradCheckRow", "check_gradient", "check_layer",
+           "numerical_gradient", "relative_error"]
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar ``f()`` with respect to ``x``, perturbed in place.
+
+    ``x`` is restored exactly after each element.
+    """
+    grad = np.zeros(x.shape, dtype=np.float64)
+    flat, out = x.reshape(-1), grad.reshape(-1)
+    if not np.shares_memory(flat, x):
+        raise ValueError("numerical_gradient needs an array it can perturb in place")
+    for i in range(flat.size):
+        orig = flat[i]
+        flat[i] = orig + eps
+        plus = f()
+        flat[i] = orig - eps
+        minus = f()
+        flat[i] = orig
+        out[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_gradient(
+    func: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    X: np.ndarray,
+    return_max_deviation: bool = False,
+) -> np.ndarray | tuple[np.ndarray, float]:
+    """The lab's checker: numerical gradient of ``func`` at ``X`` (eps = 1e-6).
+
+    ``func(X)`` returns ``(loss, analytical_grad)``. ``X`` is perturbed in place
+    and restored. Returns the numerical gradient, or ``(numerical gradient,
+    max |numerical - analytical|)`` with ``return_max_deviation=True``.
+    """
+    X = np.asarray(X)
+    if X.dtype.kind != "f":
+        raise TypeError(f"check_gradient needs a float array to perturb, got dtype {X.dtype}")
+    _warn_low_precision(X.dtype)
+    numerical = numerical_gradient(lambda: float(func(X)[0]), X).astype(X.dtype, copy=False)
+    _, analytical = func(X)
+    analytical = np.asarray(analytical)
+    if analytical.shape != X.shape:
+        raise ValueError(
+            f"check_gradient: func returned a gradient of shape {analytical.shape} for X of "
+            f"shape {X.shape}"
+        )
+    max_deviation = float(np.max(np.abs(numerical - analytical))) if X.size else 0.0
+    return (numerical, max_deviation) if return_max_deviation else numerical
+
+
+def relative_error(analytical: np.ndarray, numerical: np.ndarray) -> float:
+    """CS231n's ``max|a - n| / max(1e-8, |a| + |n|)``, element-wise, then the max."""
+    a, n = np.asarray(analytical, np.float64), np.asarray(numerical, np.float64)
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - n) / np.maximum(1e-8, np.abs(a) + np.abs(n))))
+
+
+@dataclass
+class GradCheckRow:
+    """One checked tensor."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_abs_deviation: float
+    relative_error: float
+
+
+@dataclass
+class GradCheckReport:
+    """The result of ``check_layer``: one row per tensor."""
+
+    subject: str
+    rows: list[GradCheckRow] = field(default_factory=list)
+
+    @property
+    def max_relative_error(self) -> float:
+        return max((r.relative_error for r in self.rows), default=0.0)
+
+    @property
+    def max_abs_deviation(self) -> float:
+        return max((r.max_abs_deviation for r in self.rows), default=0.0)
+
+    def passed(self, rtol: float = 1e-7) -> bool:
+        """True when every tensor's relative error is at most ``rtol``."""
+        return self.max_relative_error <= rtol
+
+    def __str__(self) -> str:
+        lines = [f"{self.subject}", f"  {'tensor':<12} {'shape':<14} {'max |a-n|':>11} {'rel err':>11}"]
+        for r in self.rows:
+            lines.append(
+                f"  {r.name:<12} {str(r.shape):<14} {r.max_abs_deviation:>11.2e} "
+                f"{r.relative_error:>11.2e}"
+            )
+        return "\n".join(lines)
+
+
+def check_layer(
+    subject: Any,
+    X: np.ndarray,
+    target: np.ndarray | None = None,
+    *,
+    eps: float = 1e-6,
+    rng: RNGLike = 0,
+) -> GradCheckReport:
+    """Check a layer's, a network's or a loss's analytical gradients numerically.
+
+    For a layer or network, the scalar checked is ``sum(forward(X) * R)`` with a
+    fixed random ``R`` (so ``dL/dy = R``); for a loss, ``loss(X, target)``.
+    Rows: ``"X"`` (dL/dX) and each parameter (``"0.w"``, ``"0.bias"``, ...).
+    Parameters and ``X`` are restored afterwards; accumulated grads are reset.
+    """
+    X = np.array(X, dtype=np.result_type(np.asarray(X).dtype, np.float32), copy=True)
+    _warn_low_precision(X.dtype)
+    report = GradCheckReport(repr(subject))
+
+    if isinstance(subject, Loss):
+        if target is None:
+            raise ValueError("check_layer on a loss needs a target")
+
+        def value() -> float:
+            return float(subject.forward(X, target))
+
+        value()
+        analytical = subject.backward()
+        report.rows.append(_row("X", analytical, numerical_gradient(value, X, eps)))
+        return report
+
+    if getattr(subject, "dtype", np.float64) != np.float64 and X.dtype == np.float64:
+        _warn_low_precision(subject.dtype)
+    states = _rng_states(subject)
+
+    def output() -> np.ndarray:
+        _restore_rng_states(subject, states)
+        return subject.forward(X)
+
+    y = output()
+    R = as_generator(rng).standard_normal(y.shape).astype(y.dtype)
+
+    def value() -> float:
+        return float(np.sum(output() * R, dtype=np.float64))
+
+    params = subject.parameters() if hasattr(subject, "parameters") else []
+    for p in params:
+        p.zero_grad()
+    output()
+    dX = subject.backward(R)
+    report.rows.append(_row("X", dX, numerical_gradient(value, X, eps)))
+    names = _parameter_names(subject)
+    for p in params:
+        analytical = p.grad.copy()
+        report.rows.append(_row(names.get(id(p), "param"), analytical,
+                                numerical_gradient(value, p.weights, eps)))
+        p.zero_grad()
+    return report
+
+
+def _row(name: str, analytical: np.ndarray, numerical: np.ndarray) -> GradCheckRow:
+    analytical = np.asarray(analytical, np.float64)
+    deviation = float(np.max(np.abs(analytical - numerical))) if analytical.size else 0.0
+    return GradCheckRow(name, tuple(analytical.shape), deviation, relative_error(analytical, numerical))
+
+
+def _parameter_names(subject: Any) -> dict[int, str]:
+    names: dict[int, str] = {}
+    layers = getattr(subject, "layers", None)
+    items = enumerate(layers) if layers is not None else [("", subject)]
+    for index, layer in items:
+        prefix = f"{index}." if index != "" else ""
+        for attr in ("w", "bias"):
+            p = getattr(layer, attr, None)
+            if p is not None:
+                names[id(p)] = f"{prefix}{attr}"
+    return names
+
+
+def _rng_states(subject: Any) -> list[tuple[Any, Any]]:
+    # Dropout draws a new mask per forward; replaying its Generator's state
+    # makes every evaluation use the same mask, so the function is deterministic.
+    layers = getattr(subject, "layers", [subject])
+    return [(layer.rng, layer.rng.bit_generator.state) for layer in layers
+            if isinstance(getattr(layer, "rng", None), np.random.Generator)]
+
+
+def _restore_rng_states(subject: Any, states: list[tuple[Any, Any]]) -> None:
+    for rng, state in states:
+        rng.bit_generator.state = state
+
+
+def _warn_low_precision(dtype: np.dtype) -> None:
+    if np.dtype(dtype) != np.float64:
+        warnings.warn(
+            f"gradient checking in {np.dtype(dtype)}: rounding errors of ~1e-4 swamp the central "
+            "differences; check in float64 (build the layer with dtype=np.float64)",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,172 @@
+"""Losses: ``forward(pred, target)`` returns the loss as a Python float,
+``backward()`` returns ``dL/dpred`` for the last forward.
+
+``NLLLoss`` is the lab's loss: softmax on logits followed by the negative
+log-likelihood, averaged over the batch — the same function as PyTorch's
+``CrossEntropyLoss`` (exported under that name too). Note that PyTorch's own
+``NLLLoss`` expects log-probabilities; fcnn's takes raw logits, as the lab does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import as_float_array, check_finite, check_labels
+from .errors import NotReadyError, ShapeError
+
+__all__ = ["CrossEntropyLoss", "Loss", "MSELoss", "NLLLoss", "grad_mse", "log_softmax", "mse",
+           "softmax"]
+
+
+def mse(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """The lab's MSE: the *sum* of squared errors, ``((y_pred - y_true) ** 2).sum()``."""
+    y_pred, y_true = _same_shape(y_pred, y_true, "mse")
+    return float(np.square(y_pred - y_true).sum())
+
+
+def grad_mse(y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
+    """Gradient of the lab's ``mse`` with respect to ``y_pred``: ``2 * (y_pred - y_true)``."""
+    y_pred, y_true = _same_shape(y_pred, y_true, "grad_mse")
+    return 2 * (y_pred - y_true)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise ``log(softmax(logits))`` through log-sum-exp (stable for any finite logits)."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so ``exp`` never overflows."""
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    e /= e.sum(axis=1, keepdims=True)
+    return e
+
+
+class Loss:
+    """Base class: ``forward``/``__call__`` returns a float, ``backward`` the gradient."""
+
+    def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
+        return self.forward(pred, target)
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class MSELoss(Loss):
+    """Mean (or summed) squared error, PyTorch's ``MSELoss``.
+
+    ``reduction="mean"`` divides by the number of elements; ``"sum"`` is the lab's ``mse``.
+    ``pred`` and ``target`` must have the same shape: no silent broadcasting of
+    ``(N, 1)`` against ``(N,)``.
+    """
+
+    def __init__(self, reduction: str = "mean") -> None:
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"MSELoss: reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+        self._diff: np.ndarray | None = None
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        pred, target = _same_shape(pred, target, repr(self))
+        check_finite(pred, repr(self), "pred")
+        check_finite(target, repr(self), "target")
+        return self._forward(pred, target)
+
+    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """``forward`` without input checks (the training loop checked the data once)."""
+        diff = pred - target
+        self._diff = diff
+        total = float(np.dot(diff.ravel(), diff.ravel()))
+        return total / diff.size if self.reduction == "mean" else total
+
+    def backward(self) -> np.ndarray:
+        """``2 * (pred - target)``, divided by the element count for ``"mean"``."""
+        if self._diff is None:
+            raise NotReadyError(f"{self!r}: call forward() before backward()")
+        scale = 2 / self._diff.size if self.reduction == "mean" else 2
+        return self._diff * scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {"reduction": self.reduction}
+
+
+class NLLLoss(Loss):
+    """Softmax + negative log-likelihood on logits, mean over the batch.
+
+    ``pred`` are logits ``(N, C)``; ``target`` integer labels ``(N,)`` in ``[0, C)``.
+    ``L = mean_i(logsumexp(pred_i) - pred_i[y_i])`` and
+    ``dL/dpred = (softmax(pred) - onehot(y)) / N``.
+    Computed through log-sum-exp, so logits of ±1e4 give finite values and the
+    exact limiting gradients.
+    """
+
+    def __init__(self) -> None:
+        self._probs: np.ndarray | None = None
+        self._target: np.ndarray | None = None
+        self._rows: np.ndarray | None = None
+
+    def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        pred = as_float_array(pred, repr(self))
+        if pred.ndim != 2 or pred.shape[0] == 0 or pred.shape[1] == 0:
+            raise ShapeError(
+                f"{self!r} expected logits of shape (N, C) with N, C >= 1, got {pred.shape}"
+                + ("; for a single sample use pred.reshape(1, -1)" if pred.ndim == 1 else "")
+            )
+        check_finite(pred, repr(self), "logits")
+        target = check_labels(target, pred.shape[0], pred.shape[1], repr(self))
+        return self._forward(pred, target)
+
+    def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+        """``forward`` without input checks (the training loop checked the data once)."""
+        N = pred.shape[0]
+        rows = np.arange(N)
+        z = pred - pred.max(axis=1, keepdims=True)  # shift so that exp never overflows
+        e = np.exp(z)
+        s = e.sum(axis=1)
+        # log-softmax of the true class, summed: logsumexp(z_i) - z_i[y_i]
+        loss = float(np.log(s).sum() - z[rows, target].sum()) / N
+        e /= s[:, None]
+        self._probs, self._target, self._rows = e, target, rows
+        return loss
+
+    def backward(self) -> np.ndarray:
+        """``(softmax(pred) - onehot(target)) / N``: (N, C)."""
+        if self._probs is None:
+            raise NotReadyError(f"{self!r}: call forward() before backward()")
+        N = self._probs.shape[0]
+        dLdx = self._probs / N
+        dLdx[self._rows, self._target] -= 1 / N
+        return dLdx
+
+
+#: PyTorch's name for the same function (softmax + NLL on logits).
+CrossEntropyLoss = NLLLoss
+
+
+def _same_shape(a: Any, b: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
+    a, b = as_float_array(a, who), as_float_array(b, who)
+    if a.shape != b.shape:
+        hint = ""
+        if a.ndim == 2 and b.ndim == 1 and a.shape == (b.shape[0], 1):
+            hint = "; reshape the target with y.reshape(-1, 1)"
+        raise ShapeError(
+            f"{who} expected pred and target of the same shape, got {a.shape} and {b.shape}{hint}"
+        )
+    if a.size == 0:
+        raise ShapeError(f"{who} got empty arrays of shape {a.shape}")
+    if a.dtype != b.dtype:  # compute in the prediction's precision, never up-cast it
+        b = b.astype(a.dtype)
+    return a, b

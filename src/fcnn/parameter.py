@@ -1,0 +1,98 @@
+"""Parameter: a weight array and the gradient of the loss with respect to it.
+
+``weights`` and ``grad`` always have the same shape and dtype. Assigning to
+either copies the new values *into* the existing array, so an array obtained
+from ``param.weights`` never goes stale and an optimizer working on the same
+memory always sees the values the user set (the lab's optimizer test assigns
+``param.grad = ...`` before calling ``step()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import ShapeError
+
+__all__ = ["Parameter"]
+
+
+class Parameter:
+    """A trainable array and its gradient.
+
+    Parameters
+    ----------
+    weights : array_like
+        Initial values. Floating arrays keep their dtype, anything else becomes
+        float64. The array is copied.
+    """
+
+    __slots__ = ("_grad", "_weights")
+
+    def __init__(self, weights: Any) -> None:
+        arr = np.array(weights, copy=True)
+        if arr.dtype.kind != "f":
+            arr = arr.astype(np.float64)
+        self._weights = arr
+        self._grad = np.zeros_like(arr)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The values, an array of ``shape`` and ``dtype``."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: Any) -> None:
+        _copy_into(self._weights, value, "weights")
+
+    @property
+    def grad(self) -> np.ndarray:
+        """dL/dweights, accumulated by ``backward`` and reset by ``zero_grad``."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        if value is None:  # PyTorch's idiom for "no gradient"
+            self._grad.fill(0)
+        else:
+            _copy_into(self._grad, value, "grad")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._weights.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._weights.dtype
+
+    @property
+    def size(self) -> int:
+        return self._weights.size
+
+    def zero_grad(self) -> None:
+        """Set the gradient to zero, in place."""
+        self._grad.fill(0)
+
+    def _rebind(self, weights: np.ndarray, grad: np.ndarray) -> None:
+        # Used only while a network is being built, before any user holds a
+        # reference: moves the arrays into one flat buffer (see network.py).
+        weights[...] = self._weights
+        grad[...] = self._grad
+        self._weights, self._grad = weights, grad
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+def _copy_into(target: np.ndarray, value: Any, name: str) -> None:
+    value = np.asarray(value)
+    if value.shape != target.shape:
+        raise ShapeError(
+            f"cannot assign an array of shape {value.shape} to Parameter.{name} of shape "
+            f"{target.shape}: a Parameter's shape is fixed when it is created "
+            "(create a new Parameter for a different shape)"
+        )
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"Parameter.{name} must be numeric, got an array of dtype {value.dtype}")
+    np.copyto(target, value, casting="unsafe")

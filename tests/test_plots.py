@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -229,7 +230,8 @@ def test_import_is_lazy_and_headless_run_uses_agg(tmp_path):
         "import matplotlib\n"
         "print(matplotlib.get_backend())\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no DISPLAY, no MPLBACKEND
+    hidden = {"DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND"}
+    env = {key: value for key, value in os.environ.items() if key not in hidden}
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path / "cm.png")],
         capture_output=True, text=True, env=env, check=True,

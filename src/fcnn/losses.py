@@ -132,14 +132,17 @@ class NLLLoss(Loss):
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         """``forward`` without input checks (the training loop checked the data once)."""
         N = pred.shape[0]
-        rows = np.arange(N)
+        rows = self._rows
+        if rows is None or rows.shape[0] != N:
+            rows = self._rows = np.arange(N)
         z = pred - pred.max(axis=1, keepdims=True)  # shift so that exp never overflows
-        e = np.exp(z)
-        s = e.sum(axis=1)
-        # log-softmax of the true class, summed: logsumexp(z_i) - z_i[y_i]
-        loss = float(np.log(s).sum() - z[rows, target].sum()) / N
-        e /= s[:, None]
-        self._probs, self._target, self._rows = e, target, rows
+        z_true = z[rows, target]
+        e = np.exp(z, out=z)
+        s = e.sum(axis=1, keepdims=True)
+        # -log softmax of the true class = logsumexp(z_i) - z_i[y_i], with z_i's max at 0
+        loss = float(np.log(s).sum() - z_true.sum()) / N
+        self._probs = np.divide(e, s, out=e)
+        self._target = target
         return loss
 
     def backward(self) -> np.ndarray:
@@ -147,7 +150,7 @@ class NLLLoss(Loss):
         if self._probs is None:
             raise NotReadyError(f"{self!r}: call forward() before backward()")
         N = self._probs.shape[0]
-        dLdx = self._probs / N
+        dLdx = self._probs * (1 / N)
         dLdx[self._rows, self._target] -= 1 / N
         return dLdx
 

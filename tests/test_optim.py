@@ -88,3 +88,30 @@ def test_optimizers_minimise_a_bowl_and_keep_dtype(make, dtype):
         opt.step()
     assert p.dtype == dtype and p.grad.dtype == dtype
     np.testing.assert_allclose(p.weights, target, atol=0.1)
+
+
+def test_zero_grad_set_to_none_writes_then_accumulates(rng):
+    layer = fcnn.Linear(3, 2, rng=0)
+    X, g = rng.standard_normal((4, 3)), rng.standard_normal((4, 2))
+    layer.w.grad = np.full((3, 2), 7.0)  # stale values that must not leak through
+    layer.zero_grad(set_to_none=True)
+    layer.forward(X)
+    layer.backward(g)
+    np.testing.assert_allclose(layer.w.grad, X.T @ g, rtol=1e-14)
+    layer.forward(X)
+    layer.backward(g)  # a second backward adds, as always
+    np.testing.assert_allclose(layer.w.grad, 2 * X.T @ g, rtol=1e-14)
+    layer.zero_grad(set_to_none=True)
+    assert not layer.w.grad.any()  # reading it gives zeros
+
+
+def test_step_after_set_to_none_without_backward_uses_zero_gradients():
+    model = fcnn.mlp([2, 3, 1], rng=0)
+    for p in model.parameters():
+        p.grad = np.ones(p.shape)
+    opt = fcnn.SGD(model.parameters(), lr=0.5)
+    before = [p.weights.copy() for p in model.parameters()]
+    opt.zero_grad(set_to_none=True)
+    opt.step()
+    for p, w in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.weights, w)

@@ -119,7 +119,7 @@ class GradCheckReport:
         lines = [f"{self.subject}", f"  {'tensor':<12} {'shape':<14} {'max |a-n|':>11} {'rel err':>11}"]
         for r in self.rows:
             lines.append(
-                f"  {r.name:<12} {str(r.shape):<14} {r.max_abs_deviation:>11.2e} "
+                f"  {r.name:<12} {r.shape!s:<14} {r.max_abs_deviation:>11.2e} "
                 f"{r.relative_error:>11.2e}"
             )
         return "\n".join(lines)

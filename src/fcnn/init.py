@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: An ``np.random.Generator``, an int seed, or ``None`` (fresh entropy).
-RNGLike = Union[np.random.Generator, int, None]
+RNGLike = np.random.Generator | int | None
 Initializer = Callable[[int, int, Any, Any], "tuple[np.ndarray, np.ndarray]"]
 
 

@@ -47,9 +47,10 @@ class Layer:
         """The layer's trainable parameters (empty for activations)."""
         return []
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Zero every parameter's gradient (see ``Parameter.zero_grad``)."""
         for param in self.parameters():
-            param.zero_grad()
+            param.zero_grad(set_to_none)
 
     def train(self, mode: bool = True) -> Layer:
         """Switch training mode on (or off with ``mode=False``); returns self."""
@@ -176,8 +177,8 @@ class Linear(Layer):
         if not (type(dLdy) is np.ndarray and dLdy.dtype == X.dtype and dLdy.shape == (
             X.shape[0], self.out_features)):
             dLdy = self._check_grad(dLdy, X)
-        self.w.grad += X.T @ dLdy
-        self.bias.grad += dLdy.sum(axis=0)
+        self.w.accumulate_grad(np.matmul, X.T, dLdy)  # dL/dW = X.T @ dLdy
+        self.bias.accumulate_grad(np.sum, dLdy, axis=0)  # dL/db = sum over the batch
         return dLdy
 
     def parameters(self) -> list[Parameter]:

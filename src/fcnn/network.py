@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -79,9 +80,9 @@ class Sequential(Layer):
         """The lab's name for ``parameters()``."""
         return self.parameters()
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = False) -> None:
         for param in self.parameters():
-            param.zero_grad()
+            param.zero_grad(set_to_none)
 
     def train(self, mode: bool = True) -> Sequential:
         self.training = bool(mode)
@@ -192,7 +193,7 @@ def mlp(
     dtype = resolve_dtype(dtype)
     rng = as_generator(rng)
     layers: list[Layer] = []
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype))
         if i < len(sizes) - 2:
             act = ACTIVATIONS[activation]

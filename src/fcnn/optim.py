@@ -40,7 +40,14 @@ class Optimizer:
         return self.params
 
     def step(self) -> None:
-        """Update every parameter from its current ``grad``."""
+        """Update every parameter from its current ``grad``.
+
+        A parameter zeroed with ``set_to_none=True`` that got no gradient since
+        is updated as if its gradient were zero.
+        """
+        for p in self.params:
+            if p._grad_is_none:  # the flat buffer must hold real zeros for it
+                p.zero_grad()
         self.steps += 1
         for (w, g), state in zip(self._groups, self.state):
             self._update(w, g, state)
@@ -48,10 +55,20 @@ class Optimizer:
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero, in place."""
-        for _, g in self._groups:
-            g.fill(0)
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Set every parameter's gradient to zero, in place.
+
+        ``set_to_none=True`` (PyTorch's default since 2.0) defers the zeroing: the
+        next backward writes its gradient instead of adding to zeros.
+        """
+        if set_to_none:
+            for p in self.params:
+                p.zero_grad(set_to_none=True)
+        else:
+            for p in self.params:
+                p._grad_is_none = False
+            for _, g in self._groups:
+                g.fill(0)
 
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.lr}

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeError
+from .errors import NonFiniteError, ShapeError
 
 __all__ = ["Parameter"]
 
@@ -28,14 +28,22 @@ class Parameter:
         float64. The array is copied.
     """
 
-    __slots__ = ("_grad", "_weights")
+    __slots__ = ("_grad", "_grad_is_none", "_weights")
 
     def __init__(self, weights: Any) -> None:
         arr = np.array(weights, copy=True)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Parameter expected numeric weights (bool, int or float), got an array of dtype "
+                f"{arr.dtype}; convert the values to numbers first"
+            )
         if arr.dtype.kind != "f":
             arr = arr.astype(np.float64)
         self._weights = arr
         self._grad = np.zeros_like(arr)
+        # True after zero_grad(set_to_none=True): the next backward writes the
+        # gradient instead of adding to it; reading .grad first gives zeros.
+        self._grad_is_none = False
 
     @property
     def weights(self) -> np.ndarray:
@@ -49,10 +57,14 @@ class Parameter:
     @property
     def grad(self) -> np.ndarray:
         """dL/dweights, accumulated by ``backward`` and reset by ``zero_grad``."""
+        if self._grad_is_none:
+            self._grad.fill(0)
+            self._grad_is_none = False
         return self._grad
 
     @grad.setter
     def grad(self, value: Any) -> None:
+        self._grad_is_none = False
         if value is None:  # PyTorch's idiom for "no gradient"
             self._grad.fill(0)
         else:
@@ -70,9 +82,28 @@ class Parameter:
     def size(self) -> int:
         return self._weights.size
 
-    def zero_grad(self) -> None:
-        """Set the gradient to zero, in place."""
-        self._grad.fill(0)
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        """Set the gradient to zero, in place.
+
+        With ``set_to_none=True`` (PyTorch's option of the same name) nothing is
+        written now: the next ``backward`` stores its gradient instead of adding
+        it, which saves a pass over the array. Reading ``grad`` before that
+        still gives zeros.
+        """
+        if set_to_none:
+            self._grad_is_none = True
+        else:
+            self._grad.fill(0)
+            self._grad_is_none = False
+
+    def accumulate_grad(self, compute: Any, *args: Any, **kwargs: Any) -> None:
+        """``grad += compute(*args, **kwargs)``, writing straight into ``grad``
+        (``compute(..., out=grad)``) when it was zeroed with ``set_to_none``."""
+        if self._grad_is_none:
+            compute(*args, out=self._grad, **kwargs)
+            self._grad_is_none = False
+        else:
+            self._grad += compute(*args, **kwargs)
 
     def _rebind(self, weights: np.ndarray, grad: np.ndarray) -> None:
         # Used only while a network is being built, before any user holds a
@@ -95,4 +126,15 @@ def _copy_into(target: np.ndarray, value: Any, name: str) -> None:
         )
     if value.dtype.kind not in "biuf":
         raise TypeError(f"Parameter.{name} must be numeric, got an array of dtype {value.dtype}")
+    if value.dtype.kind == "f" and value.dtype.itemsize > target.dtype.itemsize:
+        # Cast first and check, so that a refused value leaves the Parameter as it was.
+        with np.errstate(over="ignore"):
+            value_cast = value.astype(target.dtype)
+        overflowed = np.isinf(value_cast) & np.isfinite(value)
+        if overflowed.any():
+            raise NonFiniteError(
+                f"cannot assign to Parameter.{name}: the value "
+                f"{float(value[overflowed][0])!r} does not fit in its dtype {target.dtype}"
+            )
+        value = value_cast
     np.copyto(target, value, casting="unsafe")

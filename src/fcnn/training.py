@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -339,12 +340,17 @@ def _run_epoch(
     forward, loss_forward, loss_backward = model.forward, loss._forward, loss.backward
     backward = _backward_without_input_grad(model)
     step_losses = history.step_losses
+    zero_grad = (
+        partial(optimizer.zero_grad, set_to_none=True)
+        if isinstance(optimizer, Optimizer)
+        else optimizer.zero_grad
+    )
     n_steps = math.ceil(N / batch_size)
     total = 0.0
     for step, start in enumerate(range(0, N, batch_size), 1):
         idx = order[start : start + batch_size]
         X_batch, y_batch = X.take(idx, axis=0), y.take(idx, axis=0)
-        optimizer.zero_grad()
+        zero_grad()
         value = loss_forward(forward(X_batch), y_batch)
         if not math.isfinite(value):
             _keep_finite_weights(params, snapshot)

@@ -115,3 +115,41 @@ def test_step_after_set_to_none_without_backward_uses_zero_gradients():
     opt.step()
     for p, w in zip(model.parameters(), before):
         np.testing.assert_array_equal(p.weights, w)
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: fcnn.SGD(p, lr=0.1, momentum=0.9), lambda p: fcnn.Adam(p, lr=0.01),
+    lambda p: fcnn.RMSprop(p, lr=0.01, centered=True, momentum=0.5)])
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_model_and_optimizer_survive_pickle_and_deepcopy_together(make, how, rng):
+    import copy
+    import pickle
+
+    def run(model, opt, batches):
+        loss = fcnn.NLLLoss()
+        for X, y in batches:
+            opt.zero_grad()
+            loss.forward(model.forward(X), y)
+            model.backward(loss.backward())
+            opt.step()
+
+    batches = [(rng.standard_normal((8, 3)), rng.integers(0, 2, 8)) for _ in range(6)]
+    model = fcnn.mlp([3, 5, 2], "tanh", rng=0)
+    opt = make(model.parameters())
+    run(model, opt, batches[:3])
+    model2, opt2 = (pickle.loads(pickle.dumps((model, opt))) if how == "pickle"
+                    else copy.deepcopy((model, opt)))
+    run(model, opt, batches[3:])
+    run(model2, opt2, batches[3:])  # the copy keeps learning, and learns the same
+    for p, q in zip(model.parameters(), model2.parameters()):
+        np.testing.assert_array_equal(p.weights, q.weights)
+    assert len(opt2._groups) == 1  # still on the flat fast path
+
+
+def test_pickled_layers_do_not_carry_forward_caches(rng):
+    import pickle
+
+    model = fcnn.mlp([20, 50, 2], rng=0)
+    small = len(pickle.dumps(model))
+    fcnn.predict(model, rng.standard_normal((5000, 20)))
+    assert len(pickle.dumps(model)) < small + 1000  # the 5000 x 20 input alone is 800 kB

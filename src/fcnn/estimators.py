@@ -49,8 +49,8 @@ from ._validation import resolve_dtype
 from .init import INITIALIZERS
 from .layers import Linear
 from .losses import Loss, MSELoss, NLLLoss, log_softmax, softmax
-from .network import ACTIVATIONS, Sequential, mlp
-from .optim import SGD, Adam, AdamW, Optimizer, _flat_groups
+from .network import ACTIVATIONS, mlp
+from .optim import SGD, Adam, AdamW, Optimizer
 from .training import Callback, History, predict, train
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -463,12 +463,6 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "model_")
         return [layer for layer in self.model_.layers if isinstance(layer, Linear)]
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        model, optimizer = state.get("model_"), state.get("_optimizer")
-        if model is not None and optimizer is not None:
-            _relink(model, optimizer)
-
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
@@ -739,30 +733,6 @@ def _seed(random_state: Any) -> int:
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(state.randint(np.iinfo(np.int32).max))
-
-
-def _relink(model: Sequential, optimizer: Optimizer) -> None:
-    """Re-tie a network's parameters to its optimizer after unpickling or deepcopy.
-
-    ``mlp`` puts every parameter into one flat buffer and the optimizer updates
-    that buffer; pickle and deepcopy copy the views apart, which would leave
-    ``partial_fit`` updating an orphaned copy. Packing the parameters again
-    and recomputing the optimizer's view restores the link (the optimizer's
-    moment buffers keep the flat layout, so they still line up).
-    """
-    model._pack_parameters()
-    groups = _flat_groups(optimizer.params)
-    if len(groups) != len(optimizer.state) or any(
-        buffer.shape != w.shape
-        for (w, _), state in zip(groups, optimizer.state, strict=True)
-        for buffer in state.values()
-        if isinstance(buffer, np.ndarray)
-    ):
-        raise ValueError(
-            "cannot restore the optimizer state of an unpickled estimator: its layout does not "
-            "match the network's parameters"
-        )
-    optimizer._groups = groups
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -31,6 +31,15 @@ class Layer:
     #: False inside a Sequential, which checks its own input for NaN/inf once.
     check_finite: bool = True
     training: bool = True
+    #: Attributes holding what the last forward cached for backward; they are
+    #: dropped when the layer is pickled or deep-copied.
+    _cache: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._cache:
+            state[name] = None
+        return state
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Compute the output ``y`` from ``X`` and cache what ``backward`` needs."""
@@ -134,6 +143,8 @@ class Linear(Layer):
         self.bias = Parameter(b)
         self._X: np.ndarray | None = None
 
+    _cache = ("_X",)
+
     @property
     def weight(self) -> Parameter:
         return self.w
@@ -217,6 +228,8 @@ class Linear(Layer):
 class ReLU(Layer):
     """``y = max(X, 0)``; ``dL/dX = dL/dy`` where ``X > 0``, else 0."""
 
+    _cache = ("_mask", "_dtype")
+
     def __init__(self) -> None:
         self._mask: np.ndarray | None = None  # X > 0, from the last forward
         self._dtype: np.dtype | None = None
@@ -233,6 +246,8 @@ class ReLU(Layer):
 
 class LeakyReLU(Layer):
     """``y = X`` where ``X > 0``, else ``negative_slope * X``."""
+
+    _cache = ("_mask", "_dtype")
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         slope = float(negative_slope)
@@ -258,6 +273,8 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     """``y = 1 / (1 + exp(-X))``; ``dL/dX = dL/dy * y * (1 - y)``."""
 
+    _cache = ("_y",)
+
     def __init__(self) -> None:
         self._y: np.ndarray | None = None
 
@@ -278,6 +295,8 @@ class Sigmoid(Layer):
 
 class Tanh(Layer):
     """``y = tanh(X)``; ``dL/dX = dL/dy * (1 - y**2)``."""
+
+    _cache = ("_y",)
 
     def __init__(self) -> None:
         self._y: np.ndarray | None = None
@@ -308,6 +327,9 @@ class Dropout(Layer):
         self.p = float(p)
         self.rng = as_generator(rng)
         self._scale: np.ndarray | None = None  # 0 or 1/(1-p) per element; None in eval
+        self._shape: tuple[int, ...] | None = None
+
+    _cache = ("_scale", "_shape")
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         X = self._input(X)
@@ -320,7 +342,7 @@ class Dropout(Layer):
         return X * self._scale
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "_shape"):
+        if self._shape is None:
             raise NotReadyError(f"{self!r}: call forward() before backward()")
         scale = self._scale
         dtype = scale.dtype if scale is not None else np.asarray(dLdy).dtype

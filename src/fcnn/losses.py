@@ -60,6 +60,15 @@ class Loss:
     def get_config(self) -> dict[str, Any]:
         return {}
 
+    #: What the last forward cached for backward; dropped on pickling.
+    _cache: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in self._cache:
+            state[name] = None
+        return state
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
@@ -78,6 +87,8 @@ class MSELoss(Loss):
             raise ValueError(f"MSELoss: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
         self._diff: np.ndarray | None = None
+
+    _cache = ("_diff",)
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         pred, target = _same_shape(pred, target, repr(self))
@@ -117,6 +128,8 @@ class NLLLoss(Loss):
         self._probs: np.ndarray | None = None
         self._target: np.ndarray | None = None
         self._rows: np.ndarray | None = None
+
+    _cache = ("_probs", "_target", "_rows")
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         pred = as_float_array(pred, repr(self))

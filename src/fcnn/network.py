@@ -138,6 +138,13 @@ class Sequential(Layer):
             end = offset + p.size
             p._rebind(weights[offset:end].reshape(p.shape), grads[offset:end].reshape(p.shape))
             offset = end
+        self._packed = True
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # pickle and deepcopy copy the views of the flat buffer apart: pack again
+        if state.get("_packed"):
+            self._pack_parameters()
 
 
 class NeuralNetwork(Sequential):

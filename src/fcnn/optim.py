@@ -45,6 +45,8 @@ class Optimizer:
         A parameter zeroed with ``set_to_none=True`` that got no gradient since
         is updated as if its gradient were zero.
         """
+        if self._groups is None:
+            self._regroup()
         for p in self.params:
             if p._grad_is_none:  # the flat buffer must hold real zeros for it
                 p.zero_grad()
@@ -65,6 +67,8 @@ class Optimizer:
             for p in self.params:
                 p.zero_grad(set_to_none=True)
         else:
+            if self._groups is None:
+                self._regroup()
             for p in self.params:
                 p._grad_is_none = False
             for _, g in self._groups:
@@ -72,6 +76,20 @@ class Optimizer:
 
     def _hyper(self) -> dict[str, Any]:
         return {"lr": self.lr}
+
+    # Pickling and deepcopy copy a flat buffer's views apart, so the groups are
+    # rebuilt after loading (once the network has packed its parameters again)
+    # and the state travels one dict per parameter.
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["state"] = _state_per_parameter(self.state, self._groups, self.params)
+        state["_groups"] = None
+        return state
+
+    def _regroup(self) -> None:
+        self._groups = _flat_groups(self.params)
+        if len(self._groups) == 1 and len(self.params) > 1:
+            self.state = [_concatenate_state(self.state)]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self._hyper().items())
@@ -99,7 +117,7 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         name = type(self).__name__
         self.momentum = _non_negative(momentum, "momentum", name)
-        self.dampening = float(dampening)
+        self.dampening = _finite(dampening, "dampening", name)
         self.weight_decay = _non_negative(weight_decay, "weight_decay", name)
         self.nesterov = bool(nesterov)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -144,7 +162,9 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr)
         name = type(self).__name__
-        beta1, beta2 = (float(b) for b in betas)
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        beta1, beta2 = (_finite(b, f"betas[{i}]", name) for i, b in enumerate(betas))
         for label, beta in (("betas[0]", beta1), ("betas[1]", beta2)):
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"{name}: {label} must be in [0, 1), got {beta}")
@@ -218,9 +238,9 @@ class RMSprop(Optimizer):
     ) -> None:
         super().__init__(params, lr)
         name = type(self).__name__
-        if not 0.0 <= float(alpha) <= 1.0:
+        self.alpha = _finite(alpha, "alpha", name)
+        if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"{name}: alpha must be in [0, 1], got {alpha}")
-        self.alpha = float(alpha)
         self.eps = _non_negative(eps, "eps", name)
         self.weight_decay = _non_negative(weight_decay, "weight_decay", name)
         self.momentum = _non_negative(momentum, "momentum", name)
@@ -260,12 +280,22 @@ class RMSprop(Optimizer):
                 "centered": self.centered}
 
 
-def _non_negative(value: Any, name: str, who: str) -> float:
+def _finite(value: Any, name: str, who: str) -> float:
+    # float("0.1") would accept a string; a hyperparameter must be a real number.
+    if isinstance(value, (str, bytes, complex)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{who}: {name} must be a real number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"{who}: {name} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
+        raise TypeError(f"{who}: {name} must be a real number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{who}: {name} must be a finite number, got {value!r}")
+    return number
+
+
+def _non_negative(value: Any, name: str, who: str) -> float:
+    number = _finite(value, name, who)
+    if number < 0:
         raise ValueError(f"{who}: {name} must be a finite number >= 0, got {value!r}")
     return number
 
@@ -286,6 +316,27 @@ def _as_parameter_list(params: Iterable[Parameter], who: str) -> list[Parameter]
         if not (hasattr(p, "weights") and hasattr(p, "grad")):
             raise TypeError(f"{who}: item {i} is not a Parameter (got {type(p).__name__})")
     return params
+
+
+def _state_per_parameter(
+    state: list[dict[str, Any]], groups: Any, params: list[Parameter]
+) -> list[dict[str, Any]]:
+    if groups is None or len(groups) == len(params):
+        return state
+    (flat,) = state
+    out: list[dict[str, Any]] = [{} for _ in params]
+    offset = 0
+    for p, entry in zip(params, out):
+        for key, value in flat.items():
+            entry[key] = value[offset : offset + p.size].reshape(p.shape).copy()
+        offset += p.size
+    return out
+
+
+def _concatenate_state(state: list[dict[str, Any]]) -> dict[str, Any]:
+    if not state[0]:
+        return {}
+    return {key: np.concatenate([s[key].ravel() for s in state]) for key in state[0]}
 
 
 def _flat_groups(params: list[Parameter]) -> list[tuple[np.ndarray, np.ndarray]]:

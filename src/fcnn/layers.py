@@ -188,8 +188,18 @@ class Linear(Layer):
         if not (type(dLdy) is np.ndarray and dLdy.dtype == X.dtype and dLdy.shape == (
             X.shape[0], self.out_features)):
             dLdy = self._check_grad(dLdy, X)
-        self.w.accumulate_grad(np.matmul, X.T, dLdy)  # dL/dW = X.T @ dLdy
-        self.bias.accumulate_grad(np.sum, dLdy, axis=0)  # dL/db = sum over the batch
+        w, b = self.w, self.bias
+        # dL/dW = X.T @ dLdy and dL/db = sum of dLdy over the batch, added into
+        # .grad; after zero_grad(set_to_none=True) written straight into it.
+        if w._grad_is_none:
+            np.matmul(X.T, dLdy, out=w._grad)
+        else:
+            w._grad += X.T @ dLdy
+        if b._grad_is_none:
+            np.add.reduce(dLdy, axis=0, out=b._grad)
+        else:
+            b._grad += np.add.reduce(dLdy, axis=0)
+        w._grad_is_none = b._grad_is_none = False
         return dLdy
 
     def parameters(self) -> list[Parameter]:

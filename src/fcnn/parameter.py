@@ -96,15 +96,6 @@ class Parameter:
             self._grad.fill(0)
             self._grad_is_none = False
 
-    def accumulate_grad(self, compute: Any, *args: Any, **kwargs: Any) -> None:
-        """``grad += compute(*args, **kwargs)``, writing straight into ``grad``
-        (``compute(..., out=grad)``) when it was zeroed with ``set_to_none``."""
-        if self._grad_is_none:
-            compute(*args, out=self._grad, **kwargs)
-            self._grad_is_none = False
-        else:
-            self._grad += compute(*args, **kwargs)
-
     def _rebind(self, weights: np.ndarray, grad: np.ndarray) -> None:
         # Used only while a network is being built, before any user holds a
         # reference: moves the arrays into one flat buffer (see network.py).

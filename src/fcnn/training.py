@@ -484,13 +484,20 @@ class _Bar:
 
     def update(self, logs: dict[str, float]) -> None:
         now = time.monotonic()
+        self._logs = logs
         if now - self._last > 0.1:
-            self._bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+            self._bar.set_postfix(self._format(logs), refresh=False)
             self._last = now
         self._bar.update(1)
 
     def close(self) -> None:
+        if getattr(self, "_logs", None):  # show the final epoch's metrics, not a throttled one
+            self._bar.set_postfix(self._format(self._logs), refresh=True)
         self._bar.close()
+
+    @staticmethod
+    def _format(logs: dict[str, float]) -> dict[str, str]:
+        return {k: f"{v:.4f}" for k, v in logs.items()}
 
 
 def _progress_bar(epochs: int, progress: bool) -> _Bar | None:

@@ -1,0 +1,485 @@
+"""The ``fcnn`` command line, end to end in temporary folders.
+
+Most tests call ``fcnn.cli.main`` in-process; two run the real console script
+and ``python -m fcnn`` to check that a bad argument never shows a traceback.
+Only the lab's default run trains for 2000 epochs; everything else is short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fcnn
+from fcnn import cli, layers, training
+from fcnn.datasets import load_dataset, train_test_split
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+IRIS_CLASSES = ["setosa", "versicolor", "virginica"]
+RUN_FILES = ("model.safetensors", "metrics.json", "loss.png", "confusion_matrix.png")
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``main(argv)`` with stdout and stderr captured: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(code: int, stderr: str, *fragments: str) -> None:
+    assert code == 2, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("fcnn: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in stderr
+
+
+def write_iris_csv(path: Path, rows: slice | np.ndarray = slice(None), columns=None) -> Path:
+    """Iris as a CSV: the four features and a 'species' label column (names)."""
+    iris = load_dataset("iris")
+    header = [*iris.feature_names, "species"]
+    table = [
+        [*(repr(float(v)) for v in x), IRIS_CLASSES[c]]
+        for x, c in zip(iris.X[rows], iris.y[rows], strict=True)
+    ]
+    order = list(range(len(header))) if columns is None else columns
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([header[j] for j in order])
+        writer.writerows([[row[j] for j in order] for row in table])
+    return path
+
+
+def read_csv(path_or_text: Path | str) -> list[dict[str, str]]:
+    text = path_or_text.read_text() if isinstance(path_or_text, Path) else path_or_text
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def iris_test_split():
+    return train_test_split(load_dataset("iris"), test_size=0.2, seed=0)
+
+
+# --------------------------------------------------------------------------- the lab's run
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`fcnn train` with the lab's defaults, run once for the module."""
+    out = tmp_path_factory.mktemp("default") / "run"
+    code, stdout, stderr = run_cli("train", "--out", out, "--no-progress")
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {"dir": out, "code": code, "stdout": stdout, "stderr": stderr, "metrics": metrics}
+
+
+def test_default_train_reaches_the_labs_accuracy_and_writes_the_run_folder(default_run):
+    assert default_run["code"] == 0, default_run["stderr"]
+    assert default_run["metrics"]["accuracy"] >= 0.93
+    for name in RUN_FILES:
+        assert (default_run["dir"] / name).is_file(), name
+    for name in ("loss.png", "confusion_matrix.png"):
+        assert (default_run["dir"] / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_default_train_prints_accuracy_report_and_folder(default_run):
+    stdout = default_run["stdout"]
+    accuracy = default_run["metrics"]["accuracy"]
+    assert f"test accuracy: {accuracy:.4f}" in stdout
+    assert "4-100-100-3 relu" in stdout and "SGD(lr=0.01)" in stdout
+    for name in [*IRIS_CLASSES, "precision", "recall", "f1-score", "macro avg"]:
+        assert name in stdout
+    assert f"run folder: {default_run['dir']}" in stdout
+
+
+def test_metrics_json_holds_the_run(default_run):
+    m = default_run["metrics"]
+    for key in ("accuracy", "confusion_matrix", "classification_report", "history", "config",
+                "versions", "wall_time", "epochs_run", "interrupted"):
+        assert key in m
+    matrix = np.array(m["confusion_matrix"]["matrix"])
+    assert matrix.shape == (3, 3)
+    assert matrix.sum() == 30
+    assert matrix.sum(axis=1).tolist() == [10, 10, 10]  # stratified: 10 of each true class
+    assert m["confusion_matrix"]["classes"] == IRIS_CLASSES
+    assert m["accuracy"] == pytest.approx(np.trace(matrix) / 30)
+    report = m["classification_report"]
+    for k, name in enumerate(IRIS_CLASSES):
+        assert report[name]["recall"] == pytest.approx(matrix[k, k] / matrix[k].sum())
+        column = matrix[:, k].sum()
+        assert report[name]["precision"] == pytest.approx(matrix[k, k] / column if column else 0)
+    assert report["accuracy"] == pytest.approx(m["accuracy"])
+    assert len(m["history"]["loss"]) == 2000 == m["epochs_run"]
+    assert m["history"]["loss"][-1] < m["history"]["loss"][0]
+    assert m["interrupted"] is False
+    config = m["config"]
+    assert config["dataset"] == "iris"
+    assert config["sizes"] == [4, 100, 100, 3]
+    assert (config["activation"], config["optimizer"], config["lr"]) == ("relu", "sgd", 0.01)
+    assert (config["batch_size"], config["epochs"], config["seed"]) == (32, 2000, 0)
+    assert (config["test_size"], config["standardize"], config["dtype"]) == (0.2, False, "float64")
+    assert set(m["versions"]) >= {"fcnn", "numpy", "python", "scikit-learn"}
+    assert m["versions"]["fcnn"] == fcnn.__version__
+    assert 0 < m["wall_time"]["training_s"] <= m["wall_time"]["total_s"]
+
+
+def test_saved_model_reproduces_the_test_accuracy(default_run):
+    model = fcnn.load(default_run["dir"] / "model.safetensors")
+    meta = model.metadata
+    assert meta["classes"] == IRIS_CLASSES
+    assert meta["feature_names"] == load_dataset("iris").feature_names
+    assert meta["split"] == {"seed": 0, "test_size": 0.2, "stratify": True}
+    assert "mean" not in meta  # the lab trains on raw features
+    split = iris_test_split()
+    accuracy = np.mean(fcnn.predict(model, split.X_test).argmax(axis=1) == split.y_test)
+    assert accuracy == pytest.approx(default_run["metrics"]["accuracy"])
+
+
+def test_evaluate_uses_the_saved_test_split(default_run):
+    model = default_run["dir"] / "model.safetensors"
+    code, stdout, _ = run_cli("evaluate", model)
+    assert code == 0
+    assert "test split of iris (30 of 150 samples" in stdout
+    assert f"accuracy: {default_run['metrics']['accuracy']:.4f}" in stdout
+    code, stdout, _ = run_cli("evaluate", model, "--all")
+    assert code == 0
+    assert "all 150 samples of iris" in stdout
+
+
+def test_predict_round_trip_on_a_csv(default_run, tmp_path):
+    split_rows = np.arange(150)[::5]
+    # columns shuffled, label column kept: predict reads features by name
+    source = write_iris_csv(tmp_path / "new.csv", split_rows, columns=[4, 2, 0, 3, 1])
+    out = tmp_path / "pred.csv"
+    model_path = default_run["dir"] / "model.safetensors"
+    code, stdout, _ = run_cli("predict", model_path, source, "-o", out)
+    assert code == 0
+    assert f"wrote 30 predictions to {out}" in stdout
+    rows = read_csv(out)
+    assert list(rows[0]) == ["prediction", "p_setosa", "p_versicolor", "p_virginica"]
+    assert len(rows) == 30
+    iris = load_dataset("iris")
+    expected = fcnn.predict(fcnn.load(model_path), iris.X[split_rows]).argmax(axis=1)
+    assert [r["prediction"] for r in rows] == [IRIS_CLASSES[k] for k in expected]
+    for r in rows:
+        probabilities = [float(r[f"p_{name}"]) for name in IRIS_CLASSES]
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-5)
+        assert IRIS_CLASSES[int(np.argmax(probabilities))] == r["prediction"]
+    truth = [IRIS_CLASSES[c] for c in iris.y[split_rows]]
+    assert np.mean([r["prediction"] == t for r, t in zip(rows, truth)]) >= 0.9
+
+    code, stdout, _ = run_cli("predict", model_path, source)  # no -o: standard output
+    assert code == 0
+    assert read_csv(stdout) == rows
+
+
+def test_a_model_saved_without_metadata_still_predicts(tmp_path):
+    model = fcnn.mlp([4, 8, 3], rng=0)
+    path = tmp_path / "plain.safetensors"
+    fcnn.save(model, path)
+    source = tmp_path / "x.csv"
+    source.write_text("a,b,c,d\n5.1,3.5,1.4,0.2\n6.9,3.1,5.8,2.2\n")
+    code, stdout, _ = run_cli("predict", path, source)
+    assert code == 0
+    rows = read_csv(stdout)
+    assert list(rows[0]) == ["prediction", "p_0", "p_1", "p_2"]
+    expected = fcnn.predict(model, [[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.8, 2.2]]).argmax(axis=1)
+    assert [int(r["prediction"]) for r in rows] == expected.tolist()
+    code, _, stderr = run_cli("evaluate", path)
+    assert_one_line_error(code, stderr, "does not record its dataset", "--dataset")
+    source.write_text("a,b,c\n1,2,3\n")
+    code, _, stderr = run_cli("predict", path, source)
+    assert_one_line_error(code, stderr, "3 feature columns", "takes 4")
+
+
+# --------------------------------------------------------------------------- other runs
+
+
+def test_csv_training_standardizes_and_evaluate_recognizes_the_file(tmp_path):
+    data = write_iris_csv(tmp_path / "iris.csv", columns=[4, 0, 1, 2, 3])  # label first
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(
+        "train", "--dataset", data, "--target", "species", "--standardize", "--epochs", "60",
+        "--out", out, "--no-progress",
+    )
+    assert code == 0, stderr
+    assert "iris.csv: 150 samples, 4 features, 3 classes" in stdout
+    model = fcnn.load(out / "model.safetensors")
+    meta = model.metadata
+    assert meta["target"] == "species"
+    assert meta["classes"] == IRIS_CLASSES
+    # statistics of the 120 training rows only
+    split = train_test_split(load_dataset(data, target="species"), test_size=0.2, seed=0)
+    np.testing.assert_allclose(meta["mean"], split.X_train.mean(axis=0))
+    np.testing.assert_allclose(meta["scale"], split.X_train.std(axis=0))
+
+    # predict standardizes with the saved statistics
+    code, stdout, _ = run_cli("predict", out / "model.safetensors", data)
+    assert code == 0
+    X = load_dataset(data, target="species").X
+    logits = fcnn.predict(model, (X - meta["mean"]) / meta["scale"])
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    rows = read_csv(stdout)
+    np.testing.assert_allclose([float(r["p_setosa"]) for r in rows], p[:, 0], atol=1e-6)
+
+    # the same file: its test split; an edited file: every row
+    code, stdout, _ = run_cli("evaluate", out / "model.safetensors")
+    assert code == 0 and "test split of iris.csv (30 of 150 samples" in stdout
+    with data.open("a") as handle:
+        handle.write("setosa,5.0,3.4,1.5,0.2\n")
+    code, stdout, _ = run_cli("evaluate", out / "model.safetensors")
+    assert code == 0 and "all 151 samples of iris.csv" in stdout
+
+
+def test_early_stopping_float32_and_adam(tmp_path):
+    out = tmp_path / "run"
+    code, _, stderr = run_cli(
+        "train", "--early-stopping", "3", "--epochs", "400", "--optimizer", "adam",
+        "--dtype", "float32", "--hidden", "16", "--out", out, "--no-progress",
+    )
+    assert code == 0, stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["stopped_early"] is True and m["restored_best_weights"] is True
+    assert m["epochs_run"] < 400
+    assert m["best_epoch"] <= m["epochs_run"] - 3
+    assert len(m["history"]["loss"]) == len(m["history"]["val_loss"]) == m["epochs_run"]
+    assert (m["dataset"]["n_train"], m["dataset"]["n_validation"]) == (108, 12)
+    assert m["dataset"]["n_test"] == 30
+    model = fcnn.load(out / "model.safetensors")
+    assert all(p.weights.dtype == np.float32 for p in model.parameters())
+    assert [layer.out_features for layer in model.layers[::2]] == [16, 3]
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_timestamp", lambda: "20250101-120000")
+    for _ in range(2):
+        code, _, stderr = run_cli("train", "--epochs", "2", "--no-progress")
+        assert code == 0, stderr
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["iris-20250101-120000", "iris-20250101-120000-2"]
+    for name in runs:
+        assert (tmp_path / "runs" / name / "metrics.json").is_file()
+
+
+def test_an_interrupted_run_keeps_what_was_learned(tmp_path, monkeypatch):
+    real_train = training.train
+
+    def interrupt_at_epoch_3(*args, **kwargs):
+        def hook(epoch, logs):
+            if epoch == 3:
+                raise KeyboardInterrupt
+
+        kwargs["callbacks"] = [*kwargs.get("callbacks", ()), hook]
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train", interrupt_at_epoch_3)
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli("train", "--epochs", "50", "--out", out, "--no-progress")
+    assert code == 130
+    assert "interrupted after 3 of 50 epochs" in stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["interrupted"] is True and m["epochs_run"] == 3
+    assert len(m["history"]["loss"]) == 3
+    for name in RUN_FILES:
+        assert (out / name).is_file()
+
+
+def test_divergence_is_one_line_and_leaves_no_folder(tmp_path):
+    out = tmp_path / "run"
+    code, _, stderr = run_cli("train", "--lr", "1e300", "--epochs", "3", "--out", out,
+                              "--no-progress")
+    assert code == 1
+    assert stderr.count("\n") == 1 and "training diverged" in stderr and "--lr" in stderr
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------- gradcheck, trajectory
+
+
+def test_gradcheck_passes_and_prints_a_row_per_subject():
+    code, stdout, _ = run_cli("gradcheck")
+    assert code == 0
+    rows = [line for line in stdout.splitlines() if line.endswith(("OK", "FAIL"))]
+    names = [row.split("  ")[0].strip() for row in rows]
+    for expected in ("Linear(4, 3)", "ReLU", "LeakyReLU(0.1)", "Sigmoid", "Tanh", "Dropout(0.5)",
+                     "NLLLoss", "MSELoss(mean)", "MSELoss(sum)"):
+        assert expected in names
+    assert all(row.endswith("OK") for row in rows)
+    for row in rows:
+        relative_error = float(row.split()[-2])
+        assert relative_error <= 1e-7
+
+
+def test_gradcheck_fails_on_a_wrong_backward(monkeypatch):
+    real_backward = layers.Sigmoid.backward
+    monkeypatch.setattr(layers.Sigmoid, "backward",
+                        lambda self, dLdy: 1.01 * real_backward(self, dLdy))
+    code, stdout, _ = run_cli("gradcheck")
+    assert code == 1
+    failing = [line for line in stdout.splitlines() if line.endswith("FAIL")]
+    assert [line.split()[0] for line in failing] == ["Sigmoid"]
+    assert "FAILED: Sigmoid" in stdout
+
+
+def test_gradcheck_float32_uses_its_own_threshold():
+    code, stdout, _ = run_cli("gradcheck", "--dtype", "float32")
+    assert code == 0
+    assert "threshold 0.001" in stdout
+
+
+def test_trajectory_writes_the_bowl_plot(tmp_path):
+    out = tmp_path / "bowl.png"
+    code, stdout, _ = run_cli("trajectory", "--out", out, "--lr", "0.1", "--steps", "10")
+    assert code == 0
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    # SGD on the bowl: point k is target + (1 - 2 lr)^k (start - target); 10 steps end at k = 9
+    x, y = 3 - 3 * 0.8**9, 5 - 5 * 0.8**9
+    assert f"last point ({x:.6g}, {y:.6g})" in stdout
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_no_command_prints_help():
+    code, stdout, _ = run_cli()
+    assert code == 0
+    for command in ("train", "evaluate", "predict", "gradcheck", "trajectory"):
+        assert command in stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "gradcheck", "trajectory"])
+def test_every_command_has_help(command):
+    code, stdout, stderr = run_cli(command, "--help")
+    assert code == 0, stderr
+    assert stdout.startswith(f"usage: fcnn {command}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["train", "--hidden", "10,x"], ["--hidden", "'10,x'"]),
+        (["train", "--hidden", "10,0"], ["--hidden"]),
+        (["train", "--lr", "-1"], ["--lr", "'-1'"]),
+        (["train", "--lr", "inf"], ["--lr"]),
+        (["train", "--epochs", "0"], ["--epochs", "'0'"]),
+        (["train", "--epochs", "ten"], ["--epochs", "'ten'"]),
+        (["train", "--batch-size", "0"], ["--batch-size"]),
+        (["train", "--seed", "-1"], ["--seed"]),
+        (["train", "--test-size", "1"], ["--test-size"]),
+        (["train", "--early-stopping", "-2"], ["--early-stopping"]),
+        (["train", "--optimizer", "lbfgs"], ["--optimizer", "lbfgs"]),
+        (["train", "--activation", "gelu"], ["--activation", "gelu"]),
+        (["train", "--init", "zeros"], ["--init", "zeros"]),
+        (["train", "--dtype", "float16"], ["--dtype", "float16"]),
+        (["train", "--dataset", "irsi"], ["irsi", "did you mean 'iris'"]),
+        (["train", "--dataset", "iris", "--target", "x"], ["target"]),
+        (["train", "--frobnicate"], ["--frobnicate"]),
+        (["frobnicate"], ["frobnicate"]),
+        (["predict", "model.safetensors"], ["INPUT.csv"]),
+        (["trajectory", "--steps", "0"], ["--steps"]),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(argv, fragments):
+    code, stdout, stderr = run_cli(*argv)
+    assert_one_line_error(code, stderr, *fragments)
+    assert stdout == ""
+
+
+def test_bad_paths_and_files_are_one_line_and_exit_2(default_run, tmp_path):
+    model = default_run["dir"] / "model.safetensors"
+    iris_csv = write_iris_csv(tmp_path / "iris.csv")
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x80\x04 definitely not a model")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(model.read_bytes()[:-100])
+    wrong_columns = tmp_path / "wrong.csv"
+    wrong_columns.write_text("a,b,c,d\n1,2,3,4\n")
+    text_features = tmp_path / "text.csv"
+    text_features.write_text(
+        "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n5.1,3.5,big,0.2\n"
+    )
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    cases = [
+        (["train", "--dataset", tmp_path / "missing.csv"], ["missing.csv", "no such file"]),
+        (["train", "--dataset", iris_csv, "--target", "colour"], ["'colour'"]),
+        (["train", "--out", a_file, "--epochs", "1"], ["--out", "not a directory"]),
+        (["evaluate", tmp_path / "missing.safetensors"], ["missing.safetensors"]),
+        (["evaluate", garbage], ["garbage.safetensors", "pickle"]),
+        (["evaluate", truncated], ["truncated.safetensors"]),
+        (["evaluate", model, "--dataset", "wine"], ["4 features", "wine has 13"]),
+        (["predict", garbage, iris_csv], ["garbage.safetensors"]),
+        (["predict", model, tmp_path / "missing.csv"], ["missing.csv"]),
+        (["predict", model, wrong_columns], ["missing feature column", "sepal length (cm)"]),
+        (["predict", model, text_features], ["'big'"]),
+        (["predict", model, iris_csv, "-o", tmp_path / "no" / "dir.csv"], ["dir.csv"]),
+        (["trajectory", "--out", tmp_path], ["is a directory"]),
+    ]
+    for argv, fragments in cases:
+        code, _, stderr = run_cli(*argv)
+        assert_one_line_error(code, stderr, *fragments)
+
+
+def _console_script() -> list[str]:
+    """The installed ``fcnn`` script: beside this interpreter (a venv), else on PATH."""
+    script = Path(sys.executable).with_name("fcnn")
+    found = str(script) if script.exists() else shutil.which("fcnn")
+    assert found, "the fcnn console script is not installed (pip install -e .)"
+    return [found]
+
+
+@pytest.mark.parametrize("launcher", ["console script", "python -m fcnn"])
+def test_real_processes_never_show_a_traceback(launcher, tmp_path):
+    command = _console_script() if launcher == "console script" else [sys.executable, "-m", "fcnn"]
+    garbage = tmp_path / "model.safetensors"
+    garbage.write_bytes(b"PK\x03\x04 a zip, not a model")
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    for argv in (["train", "--lr", "-1"], ["predict", str(garbage), "in.csv"]):
+        result = subprocess.run([*command, *argv], capture_output=True, text=True, env=env,
+                                cwd=tmp_path, timeout=120)
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.splitlines()) == 1
+        assert result.stderr.startswith("fcnn: error: ")
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True, env=env,
+                             timeout=120)
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"fcnn {fcnn.__version__}"
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    code = (
+        "import sys, contextlib, io\n"
+        "from fcnn import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert cli.main(['train', '--help']) == 0\n"
+        "print(sorted(m for m in ('sklearn', 'matplotlib', 'tqdm', 'safetensors', 'scipy')\n"
+        "             if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_parser_types_reject_non_finite_and_accept_empty_hidden():
+    assert cli._hidden_sizes("") == []
+    assert cli._hidden_sizes(" 8, 4 ") == [8, 4]
+    assert cli._positive_float("1e-3") == pytest.approx(1e-3)
+    for bad in ("nan", "-inf", "0"):
+        with pytest.raises(Exception, match="positive"):
+            cli._positive_float(bad)
+    assert math.isclose(cli._fraction("0.25"), 0.25)

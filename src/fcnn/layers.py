@@ -155,7 +155,7 @@ class Linear(Layer):
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X: (N, in_features) -> y: (N, out_features)."""
-        W = self.w.weights
+        W = self.w._weights  # (not the .weights property: this runs every step)
         if not (
             type(X) is np.ndarray
             and X.dtype == W.dtype
@@ -168,13 +168,13 @@ class Linear(Layer):
             check_finite(X, repr(self))
         self._X = X
         y = X @ W
-        y += self.bias.weights
+        y += self.bias._weights
         return y
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         """dLdy: (N, out_features) -> dL/dX: (N, in_features)."""
         dLdy = self.backward_params(dLdy)
-        return dLdy @ self.w.weights.T
+        return dLdy @ self.w._weights.T
 
     def backward_params(self, dLdy: np.ndarray) -> np.ndarray:
         """Add dL/dW = X.T @ dLdy and dL/db = sum over the batch; skip dL/dX.
@@ -238,43 +238,46 @@ class Linear(Layer):
 class ReLU(Layer):
     """``y = max(X, 0)``; ``dL/dX = dL/dy`` where ``X > 0``, else 0."""
 
-    _cache = ("_mask", "_dtype")
+    _cache = ("_dydX",)
 
     def __init__(self) -> None:
-        self._mask: np.ndarray | None = None  # X > 0, from the last forward
-        self._dtype: np.dtype | None = None
+        self._dydX: np.ndarray | None = None  # 1.0 where X > 0, else 0.0
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         X = self._input(X)
-        self._mask, self._dtype = X > 0, X.dtype
-        return np.maximum(X, 0)
+        y = np.maximum(X, 0.0)  # a float 0.0: an int 0 costs a slower mixed-type loop
+        # dy/dX as floats: multiplying by a float mask is ~3x faster than by booleans
+        self._dydX = np.sign(y)
+        return y
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
-        dLdy = self._grad_output(dLdy, self._mask, self._dtype)
-        return dLdy * self._mask
+        dydX = self._dydX
+        dLdy = self._grad_output(dLdy, dydX, None if dydX is None else dydX.dtype)
+        return dLdy * dydX
 
 
 class LeakyReLU(Layer):
     """``y = X`` where ``X > 0``, else ``negative_slope * X``."""
 
-    _cache = ("_mask", "_dtype")
+    _cache = ("_dydX",)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         slope = float(negative_slope)
         if not np.isfinite(slope):
             raise ValueError(f"LeakyReLU: negative_slope must be finite, got {negative_slope!r}")
         self.negative_slope = slope
-        self._mask: np.ndarray | None = None
-        self._dtype: np.dtype | None = None
+        self._dydX: np.ndarray | None = None  # 1 where X > 0, else negative_slope
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         X = self._input(X)
-        self._mask, self._dtype = X > 0, X.dtype
-        return np.where(self._mask, X, X * self.negative_slope)
+        one, slope = X.dtype.type(1), X.dtype.type(self.negative_slope)
+        self._dydX = np.where(X > 0, one, slope)
+        return X * self._dydX
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
-        dLdy = self._grad_output(dLdy, self._mask, self._dtype)
-        return np.where(self._mask, dLdy, dLdy * self.negative_slope)
+        dydX = self._dydX
+        dLdy = self._grad_output(dLdy, dydX, None if dydX is None else dydX.dtype)
+        return dLdy * dydX
 
     def get_config(self) -> dict[str, Any]:
         return {"negative_slope": self.negative_slope}

@@ -148,12 +148,13 @@ class NLLLoss(Loss):
         rows = self._rows
         if rows is None or rows.shape[0] != N:
             rows = self._rows = np.arange(N)
-        z = pred - pred.max(axis=1, keepdims=True)  # shift so that exp never overflows
+        # (ufunc.reduce rather than .max()/.sum(): those add a Python-level wrapper per call)
+        z = pred - np.maximum.reduce(pred, axis=1, keepdims=True)  # so that exp never overflows
         z_true = z[rows, target]
         e = np.exp(z, out=z)
-        s = e.sum(axis=1, keepdims=True)
+        s = np.add.reduce(e, axis=1, keepdims=True)
         # -log softmax of the true class = logsumexp(z_i) - z_i[y_i], with z_i's max at 0
-        loss = float(np.log(s).sum() - z_true.sum()) / N
+        loss = float(np.add.reduce(np.log(s), axis=None) - np.add.reduce(z_true)) / N
         self._probs = np.divide(e, s, out=e)
         self._target = target
         return loss

@@ -305,7 +305,7 @@ def train(
                 except KeyboardInterrupt:
                     history.interrupted = True
                     break
-                if interrupted():
+                if interrupted[0]:
                     history.interrupted = True
                     break
                 if any(stop):
@@ -331,7 +331,7 @@ def _run_epoch(
     rng: Any,
     history: History,
     epoch: int,
-    interrupted: Callable[[], bool],
+    interrupted: list[bool],
 ) -> float:
     N = X.shape[0]
     order = rng.permutation(N) if shuffle else np.arange(N)
@@ -365,7 +365,7 @@ def _run_epoch(
         optimizer.step()
         step_losses.append(value)
         total += value
-        if interrupted():
+        if interrupted[0]:
             raise KeyboardInterrupt
     return total / n_steps
 
@@ -455,12 +455,12 @@ def _trusted_input(model: Any) -> Iterator[None]:
 
 
 @contextmanager
-def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
-    """Turn Ctrl-C into a flag checked after each step, so a step is never cut
-    in half (in the main thread; elsewhere KeyboardInterrupt is caught as is)."""
+def _deferred_interrupt() -> Iterator[list[bool]]:
+    """Turn Ctrl-C into a flag (``flag[0]``) checked after each step, so a step is
+    never cut in half (in the main thread; elsewhere KeyboardInterrupt is caught as is)."""
     flag = [False]
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: flag[0]
+        yield flag
         return
 
     def handler(signum: int, frame: Any) -> None:
@@ -468,7 +468,7 @@ def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
-        yield lambda: flag[0]
+        yield flag
     finally:
         signal.signal(signal.SIGINT, previous)
 

@@ -42,7 +42,8 @@ def as_float_array(X: Any, who: str, dtype: np.dtype | None = None) -> np.ndarra
     ``dtype`` forces the result's dtype; ``None`` keeps float32/float64 as
     they are and turns everything else numeric into float64.
     """
-    if type(X) is np.ndarray and (X.dtype == dtype if dtype is not None else X.dtype.kind == "f"):
+    # float16 and longdouble are not among the fast path's dtypes: they become float64.
+    if type(X) is np.ndarray and (X.dtype == dtype if dtype is not None else X.dtype.char in "fd"):
         return X
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{who} expected a numeric array, got {type(X).__name__} {X!r:.40}")
@@ -57,7 +58,29 @@ def as_float_array(X: Any, who: str, dtype: np.dtype | None = None) -> np.ndarra
         )
     if dtype is None:
         dtype = arr.dtype if arr.dtype in _FLOAT_DTYPES else np.dtype(np.float64)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(dtype).itemsize:
+        return _narrow(arr, np.dtype(dtype), who)
     return arr.astype(dtype, copy=False)
+
+
+def _narrow(arr: np.ndarray, dtype: np.dtype, who: str) -> np.ndarray:
+    """Cast floats down (float64 -> float32), refusing values the target cannot hold.
+
+    NumPy turns such values into inf (with a RuntimeWarning at most), which
+    would then surface far from the cause as a NaN loss.
+    """
+    with np.errstate(over="ignore"):
+        out = arr.astype(dtype)
+        if math.isfinite(out.sum()):  # one reduction decides the common case
+            return out
+    overflowed = np.isinf(out) & np.isfinite(arr)
+    if overflowed.any():
+        where = tuple(int(i) for i in np.argwhere(overflowed)[0])
+        raise NonFiniteError(
+            f"{who}: the value {float(arr[where])!r} at index {where} does not fit in {dtype} (largest "
+            f"{np.finfo(dtype).max:.3g}); rescale the data or use a float64 model"
+        )
+    return out
 
 
 def check_finite(X: np.ndarray, who: str, what: str = "input") -> None:
@@ -103,6 +126,12 @@ def check_labels(y: Any, n_samples: int, n_classes: int | None, who: str) -> np.
             raise LabelError(
                 f"{who} expected integer class labels, got non-integer values such as "
                 f"{y_arr[y_arr != np.round(y_arr)][0]!r}"
+            )
+        # Checked before the cast, which would wrap values beyond the integer range.
+        if y_arr.size and float(np.abs(y_arr).max()) >= 2.0**53:
+            raise LabelError(
+                f"{who}: label {float(y_arr.flat[np.abs(y_arr).argmax()])!r} is out of range; "
+                "labels must be class indices in [0, n_classes)"
             )
         y_arr = y_arr.astype(np.intp)
     elif y_arr.dtype.kind == "b":

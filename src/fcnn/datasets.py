@@ -27,7 +27,7 @@ from typing import Any, Union
 import numpy as np
 
 from ._validation import as_float_array, check_finite, describe
-from .errors import FcnnError, ShapeError
+from .errors import FcnnError, NonFiniteError, ShapeError
 
 __all__ = [
     "EMBEDDED",
@@ -614,6 +614,7 @@ def standardize(X: Any, mean: Any, scale: Any) -> np.ndarray:
     X = as_float_array(X, who)
     if X.ndim != 2:
         raise ShapeError(f"{who} expected X of shape (N, D), got shape {X.shape}")
+    check_finite(X, who, "X")
     if mean is None and scale is None:
         return X
     if mean is None or scale is None:
@@ -630,7 +631,14 @@ def standardize(X: Any, mean: Any, scale: Any) -> np.ndarray:
     check_finite(scale, who, "scale")
     if (scale <= 0).any():
         raise ValueError(f"{who}: scale must be positive, got {scale[scale <= 0][0]!r}")
-    return _apply_scaling(X, mean, scale)
+    with np.errstate(over="ignore"):
+        out = _apply_scaling(X, mean, scale)
+    if not np.isfinite(out).all():
+        raise NonFiniteError(
+            f"{who}: (X - mean) / scale overflows {out.dtype}; scale holds values as small as "
+            f"{float(scale.min())!r} (a constant feature's scale should be 1)"
+        )
+    return out
 
 
 def _apply_scaling(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:

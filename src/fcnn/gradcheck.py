@@ -16,6 +16,7 @@ element needs its own two evaluations of the function.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import as_float_array, check_finite
+from .errors import ShapeError
 from .init import RNGLike, as_generator
 from .losses import Loss
 
@@ -35,6 +38,7 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6)
 
     ``x`` is restored exactly after each element.
     """
+    eps = _step(eps, "numerical_gradient")
     grad = np.zeros(x.shape, dtype=np.float64)
     flat, out = x.reshape(-1), grad.reshape(-1)
     if not np.shares_memory(flat, x):
@@ -61,15 +65,30 @@ def check_gradient(
     and restored. Returns the numerical gradient, or ``(numerical gradient,
     max |numerical - analytical|)`` with ``return_max_deviation=True``.
     """
+    if not callable(func):
+        raise TypeError(
+            f"check_gradient expected a function X -> (loss, gradient), got {type(func).__name__}"
+        )
     X = np.asarray(X)
     if X.dtype.kind != "f":
         raise TypeError(f"check_gradient needs a float array to perturb, got dtype {X.dtype}")
+    check_finite(X, "check_gradient", "X")
     _warn_low_precision(X.dtype)
-    numerical = numerical_gradient(lambda: float(func(X)[0]), X).astype(X.dtype, copy=False)
-    _, analytical = func(X)
+
+    def evaluate() -> tuple[float, Any]:
+        result = func(X)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise TypeError(
+                "check_gradient: func(X) must return a pair (loss, gradient), got "
+                f"{type(result).__name__}"
+            )
+        return float(result[0]), result[1]
+
+    numerical = numerical_gradient(lambda: evaluate()[0], X).astype(X.dtype, copy=False)
+    _, analytical = evaluate()
     analytical = np.asarray(analytical)
     if analytical.shape != X.shape:
-        raise ValueError(
+        raise ShapeError(
             f"check_gradient: func returned a gradient of shape {analytical.shape} for X of "
             f"shape {X.shape}"
         )
@@ -80,6 +99,11 @@ def check_gradient(
 def relative_error(analytical: np.ndarray, numerical: np.ndarray) -> float:
     """``max|a - n| / max(1e-8, max|a| + max|n|)`` over a whole tensor."""
     a, n = np.asarray(analytical, np.float64), np.asarray(numerical, np.float64)
+    if a.shape != n.shape:
+        raise ShapeError(
+            f"relative_error: the analytical gradient has shape {a.shape} but the numerical "
+            f"one {n.shape}; compare gradients of the same tensor"
+        )
     if a.size == 0:
         return 0.0
     scale = max(1e-8, float(np.max(np.abs(a))) + float(np.max(np.abs(n))))
@@ -140,7 +164,15 @@ def check_layer(
     Rows: ``"X"`` (dL/dX) and each parameter (``"0.w"``, ``"0.bias"``, ...).
     Parameters and ``X`` are restored afterwards; accumulated grads are reset.
     """
-    X = np.array(X, dtype=np.result_type(np.asarray(X).dtype, np.float32), copy=True)
+    if not (hasattr(subject, "forward") and (isinstance(subject, Loss) or hasattr(subject, "backward"))):
+        raise TypeError(
+            "check_layer expected a layer, a network or a loss (with forward and backward), got "
+            f"{type(subject).__name__}"
+        )
+    eps = _step(eps, "check_layer")
+    X = as_float_array(X, "check_layer")
+    # Never a float16 copy: its rounding would drown the differences entirely.
+    X = np.array(X, dtype=np.result_type(X.dtype, np.float32), copy=True)
     _warn_low_precision(X.dtype)
     report = GradCheckReport(repr(subject))
 
@@ -215,6 +247,15 @@ def _rng_states(subject: Any) -> list[tuple[Any, Any]]:
 def _restore_rng_states(subject: Any, states: list[tuple[Any, Any]]) -> None:
     for rng, state in states:
         rng.bit_generator.state = state
+
+
+def _step(eps: Any, who: str) -> float:
+    if isinstance(eps, (bool, str, bytes)) or not hasattr(eps, "__float__"):
+        raise TypeError(f"{who}: eps must be a positive number, got {eps!r}")
+    step = float(eps)
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"{who}: eps must be a positive finite number (e.g. 1e-6), got {eps!r}")
+    return step
 
 
 def _warn_low_precision(dtype: np.dtype) -> None:

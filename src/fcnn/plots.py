@@ -33,6 +33,12 @@ __all__ = ["optimizer_path", "plot_confusion_matrix", "plot_loss", "plot_optimiz
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+# Largest |coordinate| plot_optimizer_path draws: wider spans overflow the
+# grid's arithmetic (and nothing is left to see of the bowl anyway).
+_MAX_COORDINATE = 1e100
+# Largest |loss| plot_loss draws (further out, matplotlib's autoscaling overflows).
+_MAX_LOSS = 1e300
+
 
 def plot_loss(
     train_loss: Sequence[float],
@@ -68,7 +74,8 @@ def plot_loss(
     ------
     ValueError
         An empty curve, curves of different lengths, or a curve with no finite
-        value at all. Isolated NaN/inf values are left out of the drawing
+        value at all. Isolated NaN/inf values (and any beyond ±1e300, which
+        matplotlib cannot scale) are left out of the drawing
         (a gap in the line) with a ``UserWarning``; so are values <= 0 on a log
         scale.
     """
@@ -230,7 +237,8 @@ def optimizer_path(
     Returns
     -------
     ndarray of shape (steps, 2), float64
-        The point before each step (the first row is ``start``).
+        The point before each step (the first row is ``start``). A diverging
+        optimizer's points grow to inf and NaN, without a warning.
     """
     who = "optimizer_path"
     start_arr = _point(start, "start", who)
@@ -249,11 +257,14 @@ def optimizer_path(
             )
     trajectory = np.empty((int(steps), 2), dtype=np.float64)
     goal = target_arr.reshape(1, 2)
-    for k in range(int(steps)):
-        trajectory[k] = param.weights[0]
-        param.grad = 2 * (param.weights - goal)
-        optimizer.step()
-        optimizer.zero_grad()
+    # A learning rate too large for the bowl sends the path to inf and NaN:
+    # that is the result (the caller decides what to do with it), not a warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(int(steps)):
+            trajectory[k] = param.weights[0]
+            param.grad = 2 * (param.weights - goal)
+            optimizer.step()
+            optimizer.zero_grad()
     return trajectory
 
 
@@ -275,6 +286,7 @@ def plot_optimizer_path(
     trajectory : array_like of shape (K, 2), optional
         Points visited, e.g. from :func:`optimizer_path`; default
         ``optimizer_path(target=target)`` (50 SGD steps at lr 0.1 from (0, 0)).
+        Finite, with every coordinate within ±1e100 (a ``ValueError`` otherwise).
     target : pair of float, default (3, 5)
         The minimum of the bowl.
     title : str, optional
@@ -302,12 +314,20 @@ def plot_optimizer_path(
                 f"{who}: the trajectory holds NaN or infinity (the optimizer diverged?); "
                 "plot the finite part or lower the learning rate"
             )
+        if np.abs(points).max() > _MAX_COORDINATE:
+            raise ValueError(
+                f"{who}: the trajectory reaches {float(np.abs(points).max()):.3g}, beyond the "
+                f"{_MAX_COORDINATE:g} that can be drawn (the optimizer diverged?); plot the "
+                "part before it diverged or lower the learning rate"
+            )
     tx, ty = (float(v) for v in goal)
     # The lab's grid, widened (never narrowed) to contain every point drawn.
     x_low, x_high = _span(-1.0, 5.0, np.append(points[:, 0], tx))
     y_low, y_high = _span(-1.0, 7.0, np.append(points[:, 1], ty))
     grid_x, grid_y = np.meshgrid(np.linspace(x_low, x_high, 200), np.linspace(y_low, y_high, 200))
-    height = (grid_x - tx) ** 2 + (grid_y - ty) ** 2
+    # Clipped so that a far-flung (diverged) path cannot overflow the square;
+    # the highest contour is 1e3, so heights above 2e8 draw the same.
+    height = np.clip(grid_x - tx, -1e4, 1e4) ** 2 + np.clip(grid_y - ty, -1e4, 1e4) ** 2
 
     fig = _figure(figsize=(6, 6))
     ax = fig.add_subplot()
@@ -374,7 +394,10 @@ def _drawable(
     values: np.ndarray, x: np.ndarray, label: str, log_scale: bool, who: str
 ) -> np.ndarray:
     """The curve with values that cannot be drawn replaced by NaN (a gap)."""
-    bad = ~np.isfinite(values)
+    # Beyond ~1e300 matplotlib's autoscaling overflows: such values are as
+    # undrawable as inf.
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= _MAX_LOSS)
     if log_scale:
         bad |= ~(values > 0)
     if not bad.any():
@@ -415,5 +438,6 @@ def _span(low: float, high: float, values: np.ndarray) -> tuple[float, float]:
     v_low, v_high = float(values.min()), float(values.max())
     if low <= v_low and v_high <= high:
         return low, high
-    margin = 0.05 * (max(high, v_high) - min(low, v_low))
+    # Scaled before subtracting, so that a span near the float64 maximum cannot overflow.
+    margin = 0.05 * max(high, v_high) - 0.05 * min(low, v_low)
     return min(low, v_low - margin), max(high, v_high + margin)

@@ -543,13 +543,20 @@ class _Reader:
         size = os.fstat(handle.fileno()).st_size
         if size == 0:
             raise self.error(f"the file is empty; {_SAVE_HELP}")
-        head = handle.read(8)
-        for magic, kind in _FOREIGN:
-            if head.startswith(magic):
-                raise self.error(
-                    f"this is {kind}, not an fcnn model file; {_SAVE_HELP}, and never unpickles "
-                    "anything, since loading a pickle can run arbitrary code"
-                )
+        head = handle.read(9)
+        # A header length can begin with a foreign format's magic bytes (a length
+        # of 128 + 256 k starts with pickle's 0x80), so only a file that does not
+        # start like a safetensors file (a length that fits, then "{") is sniffed.
+        declared = struct.unpack("<Q", head[:8])[0] if len(head) == 9 else None
+        if declared is None or not (1 <= declared <= size - 8 and head[8:] == b"{"):
+            for magic, kind in _FOREIGN:
+                if head.startswith(magic):
+                    raise self.error(
+                        f"this is {kind}, not an fcnn model file; {_SAVE_HELP}, and never "
+                        "unpickles anything, since loading a pickle can run arbitrary code"
+                    )
+        handle.seek(8)
+        head = head[:8]
         if size < 8:
             raise self.error(
                 f"the file holds {size} bytes, too few for a safetensors header (truncated?)"

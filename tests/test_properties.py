@@ -145,7 +145,8 @@ def test_elementwise_layers(name: str, X: np.ndarray, seed: int) -> None:
     y = check(lambda: layer.forward(X), elementwise_problems(X))
     if y is None:
         return
-    dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+    # float32/float64 keep their dtype; anything else numeric (float16 included) becomes float64
+    dtype = X.dtype if X.dtype.char in "fd" else np.dtype(np.float64)
     assert y.shape == X.shape and y.dtype == dtype
     x64 = X.astype(np.float64)
     atol = 8 * float(np.finfo(dtype).tiny) + (1e-7 if dtype == np.float16 else 0)

@@ -45,7 +45,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import resolve_dtype
+from ._validation import as_float_array, resolve_dtype
 from .init import INITIALIZERS
 from .layers import Linear
 from .losses import Loss, MSELoss, NLLLoss, log_softmax, softmax
@@ -442,12 +442,20 @@ class _BaseMLP(BaseEstimator):
     def _fitted_dtype(self, reset: bool) -> Any:
         return self._input_dtype() if reset else self.model_.dtype
 
+    def _cast(self, X: np.ndarray, reset: bool) -> np.ndarray:
+        """Cast validated ``X`` to the network's dtype; float64 values beyond
+        float32's range are a clear error, not an overflow warning and infinity."""
+        dtype = self._fitted_dtype(reset)
+        if isinstance(dtype, list):
+            return X
+        return as_float_array(X, type(self).__name__, np.dtype(dtype))
+
     # -- prediction ---------------------------------------------------------------
     def _forward(self, X: Any) -> np.ndarray:
         """The network's eval-mode outputs ``(n_samples, n_outputs_)`` for ``X``."""
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
-        return predict(self.model_, X)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return predict(self.model_, self._cast(X, reset=False))
 
     @property
     def coefs_(self) -> list[np.ndarray]:
@@ -570,7 +578,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_xy(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         # y goes through column_or_1d: a column vector warns (DataConversionWarning)
-        return validate_data(self, X, y, reset=reset, dtype=self._fitted_dtype(reset))
+        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32])
+        return self._cast(X, reset), y
 
     def _encode_targets(self, y: np.ndarray, first: bool, classes: Any) -> np.ndarray:
         check_classification_targets(y)
@@ -671,10 +680,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _validate_xy(self, X: Any, y: Any, reset: bool) -> tuple[np.ndarray, np.ndarray]:
         X, y = validate_data(
-            self, X, y, reset=reset, dtype=self._fitted_dtype(reset), multi_output=True,
+            self, X, y, reset=reset, dtype=[np.float64, np.float32], multi_output=True,
             y_numeric=True,
         )
-        return X, y
+        return self._cast(X, reset), y
 
     def _encode_targets(self, y: np.ndarray, first: bool, classes: Any) -> np.ndarray:
         n_outputs = 1 if y.ndim == 1 else y.shape[1]

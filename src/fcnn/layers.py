@@ -83,7 +83,7 @@ class Layer:
     # -- helpers for subclasses ------------------------------------------------
     def _input(self, X: Any) -> np.ndarray:
         """Check an element-wise layer's input: numeric, non-empty, float."""
-        if type(X) is not np.ndarray or X.dtype.kind != "f":
+        if type(X) is not np.ndarray or X.dtype.char not in "fd":  # float32/64 pass as they are
             X = as_float_array(X, repr(self))
         if X.ndim == 0 or X.shape[0] == 0:
             raise ShapeError(f"{self!r} expected a non-empty batch, got shape {X.shape}")
@@ -262,6 +262,10 @@ class LeakyReLU(Layer):
     _cache = ("_dydX",)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.number)):
+            raise TypeError(
+                f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}"
+            )
         slope = float(negative_slope)
         if not np.isfinite(slope):
             raise ValueError(f"LeakyReLU: negative_slope must be finite, got {negative_slope!r}")

@@ -22,27 +22,48 @@ __all__ = ["CrossEntropyLoss", "Loss", "MSELoss", "NLLLoss", "grad_mse", "log_so
 
 def mse(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     """The lab's MSE: the *sum* of squared errors, ``((y_pred - y_true) ** 2).sum()``."""
-    y_pred, y_true = _same_shape(y_pred, y_true, "mse")
+    y_pred, y_true = _finite_pair(y_pred, y_true, "mse")
     return float(np.square(y_pred - y_true).sum())
 
 
 def grad_mse(y_pred: np.ndarray, y_true: np.ndarray) -> np.ndarray:
     """Gradient of the lab's ``mse`` with respect to ``y_pred``: ``2 * (y_pred - y_true)``."""
-    y_pred, y_true = _same_shape(y_pred, y_true, "grad_mse")
+    y_pred, y_true = _finite_pair(y_pred, y_true, "grad_mse")
     return 2 * (y_pred - y_true)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise ``log(softmax(logits))`` through log-sum-exp (stable for any finite logits)."""
+    logits = _logits(logits, "log_softmax")
     z = logits - logits.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum so ``exp`` never overflows."""
+    logits = _logits(logits, "softmax")
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     e /= e.sum(axis=1, keepdims=True)
     return e
+
+
+def _logits(pred: Any, who: str) -> np.ndarray:
+    """Check logits: a finite float array of shape (N, C) with N, C >= 1."""
+    pred = as_float_array(pred, who)
+    if pred.ndim != 2 or pred.shape[0] == 0 or pred.shape[1] == 0:
+        raise ShapeError(
+            f"{who} expected logits of shape (N, C) with N, C >= 1, got {pred.shape}"
+            + ("; for a single sample use pred.reshape(1, -1)" if pred.ndim == 1 else "")
+        )
+    check_finite(pred, who, "logits")
+    return pred
+
+
+def _finite_pair(pred: Any, target: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
+    pred, target = _same_shape(pred, target, who)
+    check_finite(pred, who, "pred")
+    check_finite(target, who, "target")
+    return pred, target
 
 
 class Loss:
@@ -91,9 +112,7 @@ class MSELoss(Loss):
     _cache = ("_diff",)
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        pred, target = _same_shape(pred, target, repr(self))
-        check_finite(pred, repr(self), "pred")
-        check_finite(target, repr(self), "target")
+        pred, target = _finite_pair(pred, target, repr(self))
         return self._forward(pred, target)
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
@@ -132,13 +151,7 @@ class NLLLoss(Loss):
     _cache = ("_probs", "_target", "_rows")
 
     def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
-        pred = as_float_array(pred, repr(self))
-        if pred.ndim != 2 or pred.shape[0] == 0 or pred.shape[1] == 0:
-            raise ShapeError(
-                f"{self!r} expected logits of shape (N, C) with N, C >= 1, got {pred.shape}"
-                + ("; for a single sample use pred.reshape(1, -1)" if pred.ndim == 1 else "")
-            )
-        check_finite(pred, repr(self), "logits")
+        pred = _logits(pred, repr(self))
         target = check_labels(target, pred.shape[0], pred.shape[1], repr(self))
         return self._forward(pred, target)
 

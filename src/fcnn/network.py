@@ -192,6 +192,10 @@ def mlp(
     adds a Dropout after each hidden activation. The output layer has no
     activation (losses take logits). Same ``rng`` seed, same weights.
     """
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(
+            f"mlp: sizes must be a sequence of ints such as [4, 100, 3], got {type(sizes).__name__}"
+        )
     sizes = list(sizes)
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size, got {sizes}")

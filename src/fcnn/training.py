@@ -14,6 +14,7 @@ returns the History marked ``interrupted``.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import threading
@@ -112,12 +113,21 @@ class _Monitor:
         return False
 
 
-def _require_metric(monitor: str, has_validation: bool, who: str) -> None:
-    if monitor.startswith("val_") and not has_validation:
+def _require_metric(monitor: str, logged: list[str], who: str) -> None:
+    if monitor in logged:
+        return
+    if monitor.startswith("val_") and not any(m.startswith("val_") for m in logged):
         raise ValueError(
             f"{who} monitors {monitor!r} but train() got no validation data; pass "
             "validation_data=(X_val, y_val) or validation_split=0.1, or monitor='loss'"
         )
+    raise ValueError(f"{who} monitors {monitor!r}, which train() does not log; it logs {logged}")
+
+
+def _check_monitor(monitor: Any, who: str) -> str:
+    if not isinstance(monitor, str):
+        raise TypeError(f"{who}: monitor must be a metric name such as 'val_loss', got {monitor!r}")
+    return monitor
 
 
 class EarlyStopping(Callback):
@@ -138,7 +148,9 @@ class EarlyStopping(Callback):
     ) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
             raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
-        self.monitor, self.patience = monitor, patience
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float, np.floating)):
+            raise TypeError(f"EarlyStopping: min_delta must be a number, got {min_delta!r}")
+        self.monitor, self.patience = _check_monitor(monitor, "EarlyStopping"), patience
         self.min_delta, self.restore_best_weights = min_delta, restore_best_weights
 
     def on_train_begin(self, model: Any, history: History) -> None:
@@ -182,10 +194,18 @@ class ModelCheckpoint(Callback):
         save_best_only: bool = True,
         **metadata: Any,
     ) -> None:
-        self.path, self.monitor, self.save_best_only = path, monitor, save_best_only
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: path must be a str or os.PathLike, got {path!r}")
+        self.path, self.save_best_only = path, save_best_only
+        self.monitor = _check_monitor(monitor, "ModelCheckpoint")
         self.metadata = metadata
 
     def on_train_begin(self, model: Any, history: History) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):  # fail now, not after an epoch of work
+            raise FileNotFoundError(
+                f"ModelCheckpoint: the directory does not exist: {directory} (create it first)"
+            )
         self._tracker = _Monitor(self.monitor, 0.0)
         self._model = model
 
@@ -236,6 +256,11 @@ def train(
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
+    if not all(hasattr(model, name) for name in ("forward", "backward", "parameters")):
+        raise TypeError(
+            "train: model must be a layer or network with forward/backward/parameters, "
+            f"got {type(model).__name__}"
+        )
     if not isinstance(loss, Loss):
         raise TypeError(f"train: loss must be an fcnn Loss (NLLLoss, MSELoss), got {loss!r}")
     if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
@@ -247,6 +272,12 @@ def train(
     if validation_data is not None and validation_split is not None:
         raise ValueError("train: pass validation_data or validation_split, not both")
     if validation_split is not None:
+        if isinstance(validation_split, bool) or not isinstance(
+            validation_split, (int, float, np.floating)
+        ):
+            raise TypeError(
+                f"train: validation_split must be a float in (0, 1), got {validation_split!r}"
+            )
         if not 0 < validation_split < 1:
             raise ValueError(f"train: validation_split must be in (0, 1), got {validation_split!r}")
         order = rng.permutation(X.shape[0])
@@ -260,11 +291,21 @@ def train(
             raise TypeError("train: validation_data must be a pair (X_val, y_val)")
         validation_data = _prepare(*validation_data, loss, dtype, n_out, "train (validation_data)")
 
+    callbacks = list(callbacks)
+    for c in callbacks:
+        if not (isinstance(c, Callback) or callable(c)):
+            raise TypeError(
+                f"train: each callback must be a fcnn Callback or a function f(epoch, logs), "
+                f"got {c!r}"
+            )
     callbacks = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
+    logged = ["loss"]
+    if validation_data is not None:
+        logged += ["val_loss", "val_accuracy"] if isinstance(loss, NLLLoss) else ["val_loss"]
     for c in callbacks:
         monitor = getattr(c, "monitor", None)
         if monitor is not None:
-            _require_metric(monitor, validation_data is not None, type(c).__name__)
+            _require_metric(monitor, logged, type(c).__name__)
 
     history = History()
     if validation_data is not None:
@@ -397,6 +438,10 @@ def predict(model: Any, X: Any, batch_size: int = 8192) -> np.ndarray:
 
     The model's train/eval mode is restored afterwards.
     """
+    if not all(hasattr(model, name) for name in ("forward", "train", "eval")):
+        raise TypeError(f"predict: model must be an fcnn layer or network, got {type(model).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"predict: batch_size must be an int >= 1, got {batch_size!r}")
     X = as_float_array(X, "predict", getattr(model, "dtype", None))
     if X.ndim != 2 or X.shape[0] == 0:
         raise ShapeError(f"predict expected a non-empty 2-D input (N, features), got {X.shape}")

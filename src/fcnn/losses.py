@@ -147,6 +147,7 @@ class NLLLoss(Loss):
         self._probs: np.ndarray | None = None
         self._target: np.ndarray | None = None
         self._rows: np.ndarray | None = None
+        self._C = 0
 
     _cache = ("_probs", "_target", "_rows")
 
@@ -157,19 +158,21 @@ class NLLLoss(Loss):
 
     def _forward(self, pred: np.ndarray, target: np.ndarray) -> float:
         """``forward`` without input checks (the training loop checked the data once)."""
-        N = pred.shape[0]
+        N, C = pred.shape
         rows = self._rows
-        if rows is None or rows.shape[0] != N:
-            rows = self._rows = np.arange(N)
+        if rows is None or rows.shape[0] != N or self._C != C:
+            rows, self._C = np.arange(0, N * C, C), C  # where each row starts in pred.ravel()
+            self._rows = rows
+        true = rows + target  # flat index of each row's true class
         # (ufunc.reduce rather than .max()/.sum(): those add a Python-level wrapper per call)
         z = pred - np.maximum.reduce(pred, axis=1, keepdims=True)  # so that exp never overflows
-        z_true = z[rows, target]
+        z_true = z.ravel().take(true)
         e = np.exp(z, out=z)
         s = np.add.reduce(e, axis=1, keepdims=True)
         # -log softmax of the true class = logsumexp(z_i) - z_i[y_i], with z_i's max at 0
         loss = float(np.add.reduce(np.log(s), axis=None) - np.add.reduce(z_true)) / N
         self._probs = np.divide(e, s, out=e)
-        self._target = target
+        self._target = true
         return loss
 
     def backward(self) -> np.ndarray:
@@ -178,7 +181,7 @@ class NLLLoss(Loss):
             raise NotReadyError(f"{self!r}: call forward() before backward()")
         N = self._probs.shape[0]
         dLdx = self._probs * (1 / N)
-        dLdx[self._rows, self._target] -= 1 / N
+        dLdx.ravel()[self._target] -= 1 / N  # the one-hot part, at the flat true-class indices
         return dLdx
 
 

@@ -65,9 +65,10 @@ class Sequential(Layer):
         With ``input_grad=False`` the first layer's dL/dX is not computed (the
         training loop never needs it) and ``None`` is returned.
         """
-        for layer in self.layers[:0:-1]:
-            dLdy = layer.backward(dLdy)
-        first = self.layers[0]
+        layers = self.layers
+        for i in range(len(layers) - 1, 0, -1):
+            dLdy = layers[i].backward(dLdy)
+        first = layers[0]
         if not input_grad and isinstance(first, Linear):
             first.backward_params(dLdy)
             return None

@@ -322,12 +322,12 @@ def train(
             over="ignore", invalid="ignore", divide="ignore"
         ):
             model.train()
+            epochs_runner = _Epochs(
+                model, loss, optimizer, X, y, batch_size, shuffle, rng, history, interrupted
+            )
             for epoch in range(1, epochs + 1):
                 try:
-                    epoch_loss = _run_epoch(
-                        model, loss, optimizer, X, y, batch_size, shuffle, rng, history, epoch,
-                        interrupted,
-                    )
+                    epoch_loss = epochs_runner.run(epoch)
                 except KeyboardInterrupt:
                     history.interrupted = True
                     break
@@ -361,62 +361,64 @@ def train(
     return history
 
 
-def _run_epoch(
-    model: Any,
-    loss: Loss,
-    optimizer: Optimizer,
-    X: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    shuffle: bool,
-    rng: Any,
-    history: History,
-    epoch: int,
-    interrupted: list[bool],
-) -> float:
-    N = X.shape[0]
-    order = rng.permutation(N) if shuffle else np.arange(N)
-    params = model.parameters()
-    snapshot = [p.weights.copy() for p in params]  # finite weights to fall back on
-    forward, loss_forward, loss_backward = model.forward, loss._forward, loss.backward
-    backward = _backward_without_input_grad(model)
-    step_losses = history.step_losses
-    zero_grad = (
-        partial(optimizer.zero_grad, set_to_none=True)
-        if isinstance(optimizer, Optimizer)
-        else optimizer.zero_grad
-    )
-    n_steps = math.ceil(N / batch_size)
-    total = 0.0
-    for step, start in enumerate(range(0, N, batch_size), 1):
-        idx = order[start : start + batch_size]
-        X_batch, y_batch = X.take(idx, axis=0), y.take(idx, axis=0)
-        zero_grad()
-        value = loss_forward(forward(X_batch), y_batch)
-        if not math.isfinite(value):
-            _keep_finite_weights(params, snapshot)
-            raise DivergenceError(
-                f"training diverged: the loss became {value} at epoch {epoch}, step {step} of "
-                f"{n_steps}. The model keeps its last finite weights and the error carries the "
-                f"History so far (.history). Try a smaller learning rate (lr={optimizer.lr}) or "
-                "standardized inputs.",
-                history,
-            )
-        backward(loss_backward())
-        optimizer.step()
-        step_losses.append(value)
-        total += value
-        if interrupted[0]:
-            raise KeyboardInterrupt
-    return total / n_steps
+class _Epochs:
+    """Runs epochs of minibatch steps; everything that does not change from one
+    epoch to the next is looked up once, here."""
 
+    def __init__(self, model: Any, loss: Loss, optimizer: Any, X: np.ndarray, y: np.ndarray,
+                 batch_size: int, shuffle: bool, rng: Any, history: History,
+                 interrupted: list[bool]) -> None:
+        self.X, self.y, self.batch_size, self.shuffle, self.rng = X, y, batch_size, shuffle, rng
+        self.history, self.interrupted, self.optimizer = history, interrupted, optimizer
+        self.forward, self.loss_forward, self.loss_backward = model.forward, loss._forward, loss.backward
+        self.backward = _backward_without_input_grad(model)
+        if isinstance(optimizer, Optimizer):
+            self.zero_grad = partial(optimizer.zero_grad, set_to_none=True)
+            optimizer.zero_grad()  # also builds its (flat) groups
+            self.weights = [w for w, _ in optimizer._groups]
+        else:
+            self.zero_grad = optimizer.zero_grad
+            self.weights = [p.weights for p in model.parameters()]
+        self.n_steps = math.ceil(X.shape[0] / batch_size)
 
-def _keep_finite_weights(params: list[Any], snapshot: list[np.ndarray]) -> None:
-    # The weights that produced a non-finite loss are kept when they are finite
-    # (they are then the latest finite weights); otherwise the epoch's start.
-    if not all(np.isfinite(p.weights).all() for p in params):
-        for p, w in zip(params, snapshot):
-            p.weights = w
+    def run(self, epoch: int) -> float:
+        """One epoch; returns the mean of its steps' losses."""
+        X, y, batch_size = self.X, self.y, self.batch_size
+        forward, loss_forward, loss_backward = self.forward, self.loss_forward, self.loss_backward
+        backward, zero_grad, step_optimizer = self.backward, self.zero_grad, self.optimizer.step
+        step_losses, interrupted = self.history.step_losses, self.interrupted
+        N = X.shape[0]
+        order = self.rng.permutation(N) if self.shuffle else np.arange(N)
+        snapshot = [w.copy() for w in self.weights]  # finite weights to fall back on
+        total = 0.0
+        for step, start in enumerate(range(0, N, batch_size), 1):
+            idx = order[start : start + batch_size]
+            X_batch, y_batch = X.take(idx, axis=0), y.take(idx, axis=0)
+            zero_grad()
+            value = loss_forward(forward(X_batch), y_batch)
+            if not math.isfinite(value):
+                self._keep_finite_weights(snapshot)
+                raise DivergenceError(
+                    f"training diverged: the loss became {value} at epoch {epoch}, step {step} of "
+                    f"{self.n_steps}. The model keeps its last finite weights and the error carries "
+                    "the History so far (.history). Try a smaller learning rate "
+                    f"(lr={getattr(self.optimizer, 'lr', '?')}) or standardized inputs.",
+                    self.history,
+                )
+            backward(loss_backward())
+            step_optimizer()
+            step_losses.append(value)
+            total += value
+            if interrupted[0]:
+                raise KeyboardInterrupt
+        return total / self.n_steps
+
+    def _keep_finite_weights(self, snapshot: list[np.ndarray]) -> None:
+        # The weights that produced a non-finite loss are kept when they are finite
+        # (they are then the latest finite weights); otherwise the epoch's start.
+        if not all(np.isfinite(w).all() for w in self.weights):
+            for w, saved in zip(self.weights, snapshot):
+                np.copyto(w, saved)
 
 
 def _backward_without_input_grad(model: Any) -> Callable[[np.ndarray], Any]:

@@ -19,7 +19,6 @@ from .errors import (
     NotReadyError,
     ShapeError,
 )
-from .gradcheck import check_gradient, check_layer
 from .layers import Dropout, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from .losses import CrossEntropyLoss, Loss, MSELoss, NLLLoss, grad_mse, log_softmax, mse, softmax
 from .network import NeuralNetwork, Sequential, mlp
@@ -74,6 +73,8 @@ __all__ = [
 
 # Outer parts, imported on first use so that `import fcnn` stays NumPy-only.
 _LAZY = {
+    "check_gradient": "gradcheck",
+    "check_layer": "gradcheck",
     "train": "training",
     "predict": "training",
     "History": "training",
@@ -84,6 +85,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from .gradcheck import check_gradient, check_layer
     from .serialization import load, save
     from .training import EarlyStopping, History, ModelCheckpoint, predict, train
 

@@ -245,10 +245,11 @@ class ReLU(Layer):
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         X = self._input(X)
-        y = np.maximum(X, 0.0)  # a float 0.0: an int 0 costs a slower mixed-type loop
-        # dy/dX as floats: multiplying by a float mask is ~3x faster than by booleans
-        self._dydX = np.sign(y)
-        return y
+        # dy/dX as 0.0/1.0 floats, and y = X * dy/dX: multiplying by a float mask is
+        # 2-3x faster than by booleans and than np.maximum on float32
+        self._dydX = dydX = (X > 0.0).astype(X.dtype)
+        y = X * dydX
+        return np.abs(y, out=y)  # negative X * 0.0 gives -0.0; show it as 0.0
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         dydX = self._dydX

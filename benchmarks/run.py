@@ -43,6 +43,8 @@ from _systems import F32, F64, SYSTEMS, WORKLOADS, label  # noqa: E402
 
 SEED0 = 1000  # repetition r uses seed SEED0 + r for every system
 RESULTS_MD = HERE / "RESULTS.md"
+#: Everything after this line in RESULTS.md is written by hand and kept on regeneration.
+ANALYSIS_MARKER = "<!-- analysis: written by hand, kept when run.py regenerates this file -->"
 SCRATCH = HERE / "scratch"
 CLI_LIMIT_S = 3.0
 IMPORT_LIMIT_S = 0.030
@@ -786,6 +788,10 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results)
     print("\n" + text)
     out_md.parent.mkdir(parents=True, exist_ok=True)
+    if out_md.exists():  # keep the hand-written analysis that follows the marker
+        previous = out_md.read_text()
+        if ANALYSIS_MARKER in previous:
+            text = text.rstrip("\n") + "\n\n" + previous[previous.index(ANALYSIS_MARKER):]
     out_md.write_text(text)
     SCRATCH.mkdir(exist_ok=True)
     raw = SCRATCH / "results.json"

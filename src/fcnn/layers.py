@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cache import DropsCacheWhenPickled
 from ._validation import as_float_array, check_finite, resolve_dtype
 from .errors import NotReadyError, ShapeError
 from .init import RNGLike, as_generator, get_initializer
@@ -25,22 +26,12 @@ from .parameter import Parameter
 __all__ = ["LAYERS", "Dropout", "Layer", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "Tanh"]
 
 
-class Layer:
+class Layer(DropsCacheWhenPickled):
     """Base class: ``forward``, ``backward``, ``parameters``, ``train``/``eval``."""
 
     #: False inside a Sequential, which checks its own input for NaN/inf once.
     check_finite: bool = True
     training: bool = True
-    #: Attributes holding what the last forward cached for backward; they are
-    #: dropped when the layer is pickled or deep-copied.
-    _cache: tuple[str, ...] = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in self._cache:
-            state[name] = None
-        return state
-
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Compute the output ``y`` from ``X`` and cache what ``backward`` needs."""
         raise NotImplementedError

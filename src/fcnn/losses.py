@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._cache import DropsCacheWhenPickled
 from ._validation import as_float_array, check_finite, check_labels
 from .errors import NotReadyError, ShapeError
 
@@ -66,7 +67,7 @@ def _finite_pair(pred: Any, target: Any, who: str) -> tuple[np.ndarray, np.ndarr
     return pred, target
 
 
-class Loss:
+class Loss(DropsCacheWhenPickled):
     """Base class: ``forward``/``__call__`` returns a float, ``backward`` the gradient."""
 
     def __call__(self, pred: np.ndarray, target: np.ndarray) -> float:
@@ -80,15 +81,6 @@ class Loss:
 
     def get_config(self) -> dict[str, Any]:
         return {}
-
-    #: What the last forward cached for backward; dropped on pickling.
-    _cache: tuple[str, ...] = ()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for name in self._cache:
-            state[name] = None
-        return state
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

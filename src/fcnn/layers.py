@@ -82,10 +82,12 @@ class Layer(DropsCacheWhenPickled):
             check_finite(X, repr(self))
         return X
 
-    def _grad_output(self, dLdy: Any, cached: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
-        """Check ``dLdy`` against ``cached``, an array from the forward pass."""
+    def _grad_output(self, dLdy: Any, cached: Any) -> np.ndarray:
+        """Check ``dLdy`` against ``cached``, an array (or anything with the shape and
+        dtype of the forward output) kept by the forward pass; ``None`` before it."""
         if cached is None:
             raise NotReadyError(f"{self!r}: call forward() before backward()")
+        dtype = cached.dtype
         if type(dLdy) is not np.ndarray or dLdy.dtype != dtype:
             dLdy = as_float_array(dLdy, f"{self!r}.backward", dtype)
         if dLdy.shape != cached.shape:
@@ -244,7 +246,7 @@ class ReLU(Layer):
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         dydX = self._dydX
-        dLdy = self._grad_output(dLdy, dydX, None if dydX is None else dydX.dtype)
+        dLdy = self._grad_output(dLdy, dydX)
         return dLdy * dydX
 
 
@@ -272,7 +274,7 @@ class LeakyReLU(Layer):
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         dydX = self._dydX
-        dLdy = self._grad_output(dLdy, dydX, None if dydX is None else dydX.dtype)
+        dLdy = self._grad_output(dLdy, dydX)
         return dLdy * dydX
 
     def get_config(self) -> dict[str, Any]:
@@ -298,7 +300,7 @@ class Sigmoid(Layer):
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         y = self._y
-        dLdy = self._grad_output(dLdy, y, None if y is None else y.dtype)
+        dLdy = self._grad_output(dLdy, y)
         return dLdy * (y * (1 - y))
 
 
@@ -318,7 +320,7 @@ class Tanh(Layer):
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         y = self._y
-        dLdy = self._grad_output(dLdy, y, None if y is None else y.dtype)
+        dLdy = self._grad_output(dLdy, y)
         return dLdy * (1 - y * y)
 
 
@@ -336,13 +338,13 @@ class Dropout(Layer):
         self.p = float(p)
         self.rng = as_generator(rng)
         self._scale: np.ndarray | None = None  # 0 or 1/(1-p) per element; None in eval
-        self._shape: tuple[int, ...] | None = None
+        self._output: _Like | None = None  # the forward output's shape and dtype
 
-    _cache = ("_scale", "_shape")
+    _cache = ("_scale", "_output")
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         X = self._input(X)
-        self._shape = X.shape
+        self._output = _Like(X.shape, X.dtype)
         if not self.training or self.p == 0:
             self._scale = None
             return X.copy()
@@ -351,24 +353,20 @@ class Dropout(Layer):
         return X * self._scale
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
-        if self._shape is None:
-            raise NotReadyError(f"{self!r}: call forward() before backward()")
-        scale = self._scale
-        dtype = scale.dtype if scale is not None else np.asarray(dLdy).dtype
-        dLdy = self._grad_output(dLdy, _Shape(self._shape), dtype if dtype.kind == "f" else None)
-        return dLdy.copy() if scale is None else dLdy * scale
+        dLdy = self._grad_output(dLdy, self._output)
+        return dLdy.copy() if self._scale is None else dLdy * self._scale
 
     def get_config(self) -> dict[str, Any]:
         return {"p": self.p}
 
 
-class _Shape:
-    """A cached forward result of which only the shape is kept."""
+class _Like:
+    """The shape and dtype of a forward result that is not itself kept."""
 
-    __slots__ = ("shape",)
+    __slots__ = ("dtype", "shape")
 
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = shape
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.shape, self.dtype = shape, dtype
 
 
 #: Every layer fcnn can save and load, by class name.

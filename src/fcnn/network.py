@@ -81,10 +81,6 @@ class Sequential(Layer):
         """The lab's name for ``parameters()``."""
         return self.parameters()
 
-    def zero_grad(self, set_to_none: bool = False) -> None:
-        for param in self.parameters():
-            param.zero_grad(set_to_none)
-
     def train(self, mode: bool = True) -> Sequential:
         self.training = bool(mode)
         for layer in self.layers:

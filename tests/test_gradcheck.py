@@ -30,7 +30,7 @@ def test_each_layer_relative_error_below_1e7(kind, rng):
     layer = LAYERS[kind](7, 5, 0)
     X = away_from_kink(rng.standard_normal((6, 7)))
     report = check_layer(layer, X)
-    expected_rows = ["X", "w", "bias"] if kind == "linear" else ["X"]
+    expected_rows = ["X", "weight", "bias"] if kind == "linear" else ["X"]
     assert [r.name for r in report.rows] == expected_rows
     assert report.max_relative_error < 1e-7, str(report)
 

@@ -23,9 +23,9 @@ from .layers import Dropout, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
 from .losses import CrossEntropyLoss, Loss, MSELoss, NLLLoss, grad_mse, log_softmax, mse, softmax
 from .network import NeuralNetwork, Sequential, mlp
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from ._version import __version__
 from .parameter import Parameter
-
-__version__ = "0.1.0"
+from .registry import register_activation, register_layer, register_loss, register_optimizer
 
 __all__ = [
     "SGD",
@@ -66,9 +66,14 @@ __all__ = [
     "mlp",
     "mse",
     "predict",
+    "register_activation",
+    "register_layer",
+    "register_loss",
+    "register_optimizer",
     "save",
     "softmax",
     "train",
+    "__version__",
 ]
 
 # Outer parts, imported on first use so that `import fcnn` stays NumPy-only.
@@ -99,3 +104,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    # the lazily loaded names too, so that IPython completes fcnn.tr<TAB> to fcnn.train
+    return sorted(set(globals()) | set(__all__))

@@ -150,3 +150,41 @@ def check_labels(y: Any, n_samples: int, n_classes: int | None, who: str) -> np.
                 f"in [0, {n_classes})"
             )
     return y_arr
+
+
+# -- scalar arguments: one validator per kind, used at every constructor's door ------------
+
+
+def positive_int(value: Any, name: str, who: str) -> int:
+    """An int >= 1 (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{who}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def number(value: Any, name: str, who: str, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """A finite real number, optionally within bounds; returned as a float.
+
+    ``low``/``high`` are inclusive unless ``low_open``/``high_open``. A non-number is a
+    ``TypeError``, an out-of-range or non-finite one a ``ValueError``; both say what
+    was expected.
+    """
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{who}: {name} must be a number, got {value!r}")
+    x = float(value)
+    too_low = low is not None and (x <= low if low_open else x < low)
+    too_high = high is not None and (x >= high if high_open else x > high)
+    if not math.isfinite(x) or too_low or too_high:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+        where = f" in {lo or '(-inf'}, {hi or 'inf)'}" if lo or hi else ""
+        raise ValueError(f"{who}: {name} must be a finite number{where}, got {value!r}")
+    return x
+
+
+def choice(value: Any, name: str, who: str, options: Any) -> Any:
+    """One of ``options``; the error lists them."""
+    if not isinstance(value, (str, int, float, type(None))) or value not in options:
+        raise ValueError(f"{who}: {name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return value

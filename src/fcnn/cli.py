@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import DivergenceError, FcnnError
 
 __all__ = ["main"]

@@ -161,7 +161,8 @@ def check_layer(
 
     For a layer or network, the scalar checked is ``sum(forward(X) * R)`` with a
     fixed random ``R`` (so ``dL/dy = R``); for a loss, ``loss(X, target)``.
-    Rows: ``"X"`` (dL/dX) and each parameter (``"0.w"``, ``"0.bias"``, ...).
+    Rows: ``"X"`` (dL/dX) and each parameter by its ``named_parameters()`` name
+    (``"0.weight"``, ``"0.bias"``, ...).
     Parameters and ``X`` are restored afterwards; accumulated grads are reset.
     """
     if not (hasattr(subject, "forward") and (isinstance(subject, Loss) or hasattr(subject, "backward"))):
@@ -224,16 +225,8 @@ def _row(name: str, analytical: np.ndarray, numerical: np.ndarray) -> GradCheckR
 
 
 def _parameter_names(subject: Any) -> dict[int, str]:
-    names: dict[int, str] = {}
-    layers = getattr(subject, "layers", None)
-    items = enumerate(layers) if layers is not None else [("", subject)]
-    for index, layer in items:
-        prefix = f"{index}." if index != "" else ""
-        for attr in ("w", "bias"):
-            p = getattr(layer, attr, None)
-            if p is not None:
-                names[id(p)] = f"{prefix}{attr}"
-    return names
+    named = getattr(subject, "named_parameters", None)
+    return {id(p): name for name, p in named()} if named is not None else {}
 
 
 def _rng_states(subject: Any) -> list[tuple[Any, Any]]:

@@ -13,25 +13,50 @@ backward passes before ``zero_grad()`` add up.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._cache import DropsCacheWhenPickled
-from ._validation import as_float_array, check_finite, resolve_dtype
+from ._validation import as_float_array, check_finite, positive_int, resolve_dtype
 from .errors import NotReadyError, ShapeError
 from .init import RNGLike, as_generator, get_initializer
 from .parameter import Parameter
+from .registry import LAYERS, register_activation, register_layer
 
-__all__ = ["LAYERS", "Dropout", "Layer", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "Tanh"]
+__all__ = ["LAYERS", "Dropout", "Layer", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "StateDictResult", "Tanh"]
+
+
+class StateDictResult(NamedTuple):
+    """What ``load_state_dict(..., strict=False)`` left out (PyTorch's return value)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 
 class Layer(DropsCacheWhenPickled):
-    """Base class: ``forward``, ``backward``, ``parameters``, ``train``/``eval``."""
+    """Base class of every layer: the contract the rest of fcnn is written against.
+
+    A layer computes ``forward`` and ``backward``, and says what it holds:
+
+    - **parameters**: every ``Parameter`` attribute, in the order assigned
+      (``named_parameters()``; ``Linear`` has ``weight`` then ``bias``);
+    - **buffers**: non-trainable arrays that are part of the model, such as running
+      statistics, declared with ``register_buffer(name, array)`` (``named_buffers()``);
+    - **config**: ``get_config()``, the constructor's keyword arguments (JSON values).
+
+    From these alone fcnn saves and loads a layer, names its gradient-check rows,
+    summarizes it and converts it: nothing outside the layer names its type.
+    """
 
     #: False inside a Sequential, which checks its own input for NaN/inf once.
     check_finite: bool = True
     training: bool = True
+    #: The number of input features the layer expects, where it knows (``None``: any).
+    in_features: int | None = None
+    _buffer_names: tuple[str, ...] = ()
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         """Compute the output ``y`` from ``X`` and cache what ``backward`` needs."""
         raise NotImplementedError
@@ -43,10 +68,99 @@ class Layer(DropsCacheWhenPickled):
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return self.forward(X)
 
+    # -- what the layer holds ----------------------------------------------------
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """``(name, Parameter)`` pairs: every Parameter attribute, in assignment order."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+
     def parameters(self) -> list[Parameter]:
         """The layer's trainable parameters (empty for activations)."""
-        return []
+        return [p for _, p in self.named_parameters()]
 
+    def register_buffer(self, name: str, value: Any) -> None:
+        """Keep ``value`` (copied to an array) as the attribute ``name``: model state that is
+        saved, loaded and converted with the parameters but never trained."""
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{type(self).__name__}.register_buffer: name must be an identifier, "
+                             f"got {name!r}")
+        setattr(self, name, np.array(value, copy=True))
+        if name not in self._buffer_names:
+            self._buffer_names = (*self._buffer_names, name)
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, array)`` pairs of the buffers, in registration order."""
+        for name in self._buffer_names:
+            yield prefix + name, getattr(self, name)
+
+    def _named_state(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        # PyTorch's order: each layer's parameters, then its buffers.
+        for name, param in self.named_parameters(prefix):
+            yield name, param.weights
+        yield from self.named_buffers(prefix)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters and buffers by PyTorch-style key (``"weight"``, ``"0.bias"``,
+        ``"1.running_mean"``), as copies, in fcnn's shapes (``Linear.weight`` is ``(in, out)``)."""
+        return {name: array.copy() for name, array in self._named_state()}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> StateDictResult:
+        """Copy parameters and buffers from ``state_dict`` (as ``state_dict()`` returns it).
+
+        Every key, shape and dtype is checked before anything is written: a refused
+        dictionary changes nothing. With ``strict=False`` missing and unexpected keys are
+        allowed and returned.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expected a mapping of name -> array, got "
+                            f"{type(state_dict).__name__}")
+        own = dict(self._named_state())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = [f"missing keys {missing}"] * bool(missing) + [f"unexpected keys {unexpected}"] * bool(
+                unexpected)
+            raise KeyError(f"{type(self).__name__}.load_state_dict: {' and '.join(parts)}; "
+                           f"this model's keys are {list(own)}")
+        values = {}
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = np.asarray(state_dict[key])
+            if value.shape != target.shape:
+                raise ShapeError(f"{type(self).__name__}.load_state_dict: {key!r} has shape "
+                                 f"{value.shape}, this model's is {target.shape}")
+            if value.dtype != target.dtype:
+                raise TypeError(f"{type(self).__name__}.load_state_dict: {key!r} has dtype "
+                                f"{value.dtype}, this model's is {target.dtype} (convert it with "
+                                f".astype(np.{target.dtype}) first)")
+            values[key] = value
+        for key, value in values.items():
+            np.copyto(own[key], value)
+        return StateDictResult(missing, unexpected)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments, JSON-serializable: ``type(self)(**get_config())`` builds
+        the same layer (with fresh weights). Used by ``fcnn.save``."""
+        return {}
+
+    @classmethod
+    def example(cls, in_features: int, *, dtype: Any = np.float64, rng: RNGLike = None) -> Layer:
+        """A small instance taking ``in_features`` inputs, for ``fcnn gradcheck``.
+
+        The default calls ``cls()``; a layer whose constructor needs arguments
+        overrides this.
+        """
+        return cls()
+
+    def summary(self, in_features: int | None = None) -> str:
+        """A table of the layers: output shapes, parameter counts, dtype (like Keras's)."""
+        from .summary import summary
+
+        return summary(self, in_features)
+
+    # -- modes ----------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = False) -> None:
         """Zero every parameter's gradient (see ``Parameter.zero_grad``)."""
         for param in self.parameters():
@@ -60,10 +174,6 @@ class Layer(DropsCacheWhenPickled):
     def eval(self) -> Layer:
         """Switch to evaluation mode (Dropout becomes the identity); returns self."""
         return self.train(False)
-
-    def get_config(self) -> dict[str, Any]:
-        """Constructor arguments, JSON-serializable (used by ``fcnn.save``)."""
-        return {}
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.get_config().items())
@@ -98,13 +208,15 @@ class Layer(DropsCacheWhenPickled):
         return dLdy
 
 
+@register_layer
 class Linear(Layer):
     """Fully connected layer ``y = X @ W + b``.
 
     Parameters
     ----------
     in_features, out_features : int
-        ``W`` is ``(in_features, out_features)``, ``b`` is ``(out_features,)``.
+        ``weight`` is ``(in_features, out_features)``, ``bias`` is ``(out_features,)``.
+        (PyTorch stores the transpose, ``(out, in)``; the maths here is the lab's.)
     init : str or callable, default "default"
         A name from ``fcnn.init.INITIALIZERS`` or ``f(fan_in, fan_out, rng, dtype)
         -> (W, b)``; the default is PyTorch's ``nn.Linear`` scheme (see ``fcnn.init``).
@@ -112,8 +224,7 @@ class Linear(Layer):
         Source of the initial weights.
     dtype : float64 (default) or float32
 
-    Attributes ``w`` and ``bias`` are the lab's names for the two Parameters;
-    ``weight`` is an alias of ``w``.
+    ``w`` is the lab's name for ``weight``.
     """
 
     def __init__(
@@ -125,30 +236,37 @@ class Linear(Layer):
         rng: RNGLike = None,
         dtype: Any = np.float64,
     ) -> None:
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"Linear: {name} must be a positive int, got {value!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = positive_int(in_features, "in_features", "Linear")
+        self.out_features = positive_int(out_features, "out_features", "Linear")
         W, b = get_initializer(init)(
             self.in_features, self.out_features, as_generator(rng), resolve_dtype(dtype)
         )
-        self.w = Parameter(W)
+        self.weight = Parameter(W)
         self.bias = Parameter(b)
         self._X: np.ndarray | None = None
 
     _cache = ("_X",)
 
     @property
-    def weight(self) -> Parameter:
-        return self.w
+    def w(self) -> Parameter:
+        """The lab's name for ``weight``."""
+        return self.weight
+
+    @w.setter
+    def w(self, value: Parameter) -> None:
+        self.weight = value
 
     @property
     def dtype(self) -> np.dtype:
-        return self.w.dtype
+        return self.weight.dtype
+
+    @classmethod
+    def example(cls, in_features: int, *, dtype: Any = np.float64, rng: RNGLike = None) -> Linear:
+        return cls(in_features, 3, rng=rng, dtype=dtype)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         """X: (N, in_features) -> y: (N, out_features)."""
-        W = self.w._weights  # (not the .weights property: this runs every step)
+        W = self.weight._weights  # (not the .weights property: this runs every step)
         if not (
             type(X) is np.ndarray
             and X.dtype == W.dtype
@@ -167,39 +285,26 @@ class Linear(Layer):
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         """dLdy: (N, out_features) -> dL/dX: (N, in_features)."""
         dLdy = self.backward_params(dLdy)
-        return dLdy @ self.w._weights.T
+        return dLdy @ self.weight.weights.T  # dL/dX = dLdy @ W.T
 
     def backward_params(self, dLdy: np.ndarray) -> np.ndarray:
-        """Add dL/dW = X.T @ dLdy and dL/db = sum over the batch; skip dL/dX.
+        """The parameter half of ``backward``; returns the checked ``dLdy``.
 
-        A network calls this for its first layer, whose dL/dX nobody needs.
-        Returns the checked ``dLdy``.
+        ``Sequential`` calls this alone for its first layer, whose dL/dX nobody needs.
         """
         X = self._X
         if X is None:
             raise NotReadyError(f"{self!r}: call forward() before backward()")
         if not (type(dLdy) is np.ndarray and dLdy.dtype == X.dtype and dLdy.shape == (
-            X.shape[0], self.out_features)):
+                X.shape[0], self.out_features)):
             dLdy = self._check_grad(dLdy, X)
-        w, b = self.w, self.bias
-        # dL/dW = X.T @ dLdy and dL/db = sum of dLdy over the batch, added into
-        # .grad; after zero_grad(set_to_none=True) written straight into it.
-        if w._grad_is_none:
-            np.matmul(X.T, dLdy, out=w._grad)
-        else:
-            w._grad += X.T @ dLdy
-        if b._grad_is_none:
-            np.add.reduce(dLdy, axis=0, out=b._grad)
-        else:
-            b._grad += np.add.reduce(dLdy, axis=0)
-        w._grad_is_none = b._grad_is_none = False
+        self.weight.add_grad(np.matmul, X.T, dLdy)  # dL/dW = X.T @ dLdy
+        self.bias.add_grad(np.add.reduce, dLdy, axis=0)  # dL/db = dLdy summed over the batch
         return dLdy
 
-    def parameters(self) -> list[Parameter]:
-        return [self.w, self.bias]
-
     def get_config(self) -> dict[str, Any]:
-        return {"in_features": self.in_features, "out_features": self.out_features}
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "dtype": str(self.dtype)}
 
     def extra_repr(self) -> str:
         dtype = "" if self.dtype == np.float64 else f", dtype={self.dtype}"
@@ -228,6 +333,8 @@ class Linear(Layer):
         return dLdy
 
 
+@register_layer
+@register_activation("relu")
 class ReLU(Layer):
     """``y = max(X, 0)``; ``dL/dX = dL/dy`` where ``X > 0``, else 0."""
 
@@ -250,6 +357,8 @@ class ReLU(Layer):
         return dLdy * dydX
 
 
+@register_layer
+@register_activation("leaky_relu")
 class LeakyReLU(Layer):
     """``y = X`` where ``X > 0``, else ``negative_slope * X``."""
 
@@ -281,6 +390,9 @@ class LeakyReLU(Layer):
         return {"negative_slope": self.negative_slope}
 
 
+@register_layer
+@register_activation("logistic")
+@register_activation("sigmoid")
 class Sigmoid(Layer):
     """``y = 1 / (1 + exp(-X))``; ``dL/dX = dL/dy * y * (1 - y)``."""
 
@@ -304,6 +416,8 @@ class Sigmoid(Layer):
         return dLdy * (y * (1 - y))
 
 
+@register_layer
+@register_activation("tanh")
 class Tanh(Layer):
     """``y = tanh(X)``; ``dL/dX = dL/dy * (1 - y**2)``."""
 
@@ -324,6 +438,7 @@ class Tanh(Layer):
         return dLdy * (1 - y * y)
 
 
+@register_layer
 class Dropout(Layer):
     """Inverted dropout: in training, zero each input with probability ``p`` and
     scale the survivors by ``1/(1-p)``; in eval mode, the identity.
@@ -341,6 +456,10 @@ class Dropout(Layer):
         self._output: _Like | None = None  # the forward output's shape and dtype
 
     _cache = ("_scale", "_output")
+
+    @classmethod
+    def example(cls, in_features: int, *, dtype: Any = np.float64, rng: RNGLike = None) -> Dropout:
+        return cls(0.5, rng=rng)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         X = self._input(X)
@@ -367,9 +486,3 @@ class _Like:
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.shape, self.dtype = shape, dtype
-
-
-#: Every layer fcnn can save and load, by class name.
-LAYERS: dict[str, type[Layer]] = {
-    cls.__name__: cls for cls in (Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Dropout)
-}

@@ -13,19 +13,11 @@ import numpy as np
 from ._validation import as_float_array, check_finite, resolve_dtype
 from .errors import ShapeError
 from .init import RNGLike, as_generator
-from .layers import Dropout, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .layers import Dropout, Layer, LeakyReLU, Linear, ReLU
 from .parameter import Parameter
+from .registry import ACTIVATIONS
 
 __all__ = ["ACTIVATIONS", "NeuralNetwork", "Sequential", "mlp"]
-
-#: Activation names accepted by ``mlp`` and the CLI.
-ACTIVATIONS: dict[str, type[Layer]] = {
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "sigmoid": Sigmoid,
-    "logistic": Sigmoid,
-    "tanh": Tanh,
-}
 
 
 class Sequential(Layer):
@@ -69,13 +61,33 @@ class Sequential(Layer):
         for i in range(len(layers) - 1, 0, -1):
             dLdy = layers[i].backward(dLdy)
         first = layers[0]
-        if not input_grad and isinstance(first, Linear):
-            first.backward_params(dLdy)
+        if not input_grad and hasattr(first, "backward_params"):
+            first.backward_params(dLdy)  # a layer that can skip its dL/dX (Linear)
             return None
         return first.backward(dLdy)
 
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """``("0.weight", p), ("0.bias", p), ("2.weight", p), ...``: PyTorch's keys."""
+        for i, layer in enumerate(self.layers):
+            yield from layer.named_parameters(f"{prefix}{i}.")
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for i, layer in enumerate(self.layers):
+            yield from layer.named_buffers(f"{prefix}{i}.")
+
+    def _named_state(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for i, layer in enumerate(self.layers):
+            yield from layer._named_state(f"{prefix}{i}.")
+
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]
+
+    @property
+    def in_features(self) -> int | None:  # type: ignore[override]
+        for layer in self.layers:
+            if getattr(layer, "in_features", None) is not None:
+                return layer.in_features
+        return None
 
     def get_parameters(self) -> list[Parameter]:
         """The lab's name for ``parameters()``."""

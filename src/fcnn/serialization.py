@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import ModelFileError, NonFiniteError, ShapeError
 from .layers import LAYERS, Layer, Linear, ReLU
 from .network import NeuralNetwork, Sequential

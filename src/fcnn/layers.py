@@ -55,6 +55,9 @@ class Layer(DropsCacheWhenPickled):
     training: bool = True
     #: The number of input features the layer expects, where it knows (``None``: any).
     in_features: int | None = None
+    #: A method computing only the parameter gradients, for a layer that can skip dL/dX
+    #: (``Linear``); ``Sequential`` uses it for its first layer.
+    backward_params: Any = None
     _buffer_names: tuple[str, ...] = ()
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -285,7 +288,7 @@ class Linear(Layer):
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         """dLdy: (N, out_features) -> dL/dX: (N, in_features)."""
         dLdy = self.backward_params(dLdy)
-        return dLdy @ self.weight.weights.T  # dL/dX = dLdy @ W.T
+        return dLdy @ self.weight._weights.T  # dL/dX = dLdy @ W.T  (._weights: the hot path)
 
     def backward_params(self, dLdy: np.ndarray) -> np.ndarray:
         """The parameter half of ``backward``; returns the checked ``dLdy``.

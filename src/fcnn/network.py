@@ -61,8 +61,8 @@ class Sequential(Layer):
         for i in range(len(layers) - 1, 0, -1):
             dLdy = layers[i].backward(dLdy)
         first = layers[0]
-        if not input_grad and hasattr(first, "backward_params"):
-            first.backward_params(dLdy)  # a layer that can skip its dL/dX (Linear)
+        if not input_grad and first.backward_params is not None:
+            first.backward_params(dLdy)
             return None
         return first.backward(dLdy)
 

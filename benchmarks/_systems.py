@@ -35,6 +35,8 @@ SYSTEMS: dict[str, list[tuple[str, str]]] = {
            ("sklearn", F64), ("sklearn", F32), ("floor", F64), ("floor", F32)],
     "W3": [("fcnn", F64), ("fcnn", F32), ("lab", F64), ("lab", F32), ("torch", F32),
            ("sklearn", F64), ("sklearn", F32), ("floor", F64), ("floor", F32)],
+    # W2 with BatchNorm1d after each hidden Linear: fcnn against PyTorch only.
+    "W2BN": [("fcnn", F32), ("torch", F32), ("fcnn", F64)],
     # W3 at 1 thread (full mode only): the rows the targets and the floor need.
     "W3-1thread": [("fcnn", F64), ("fcnn", F32), ("lab", F32), ("torch", F32), ("floor", F32)],
 }
@@ -62,6 +64,7 @@ class Workload:
     rows: int | None = None
     quick_rows: int | None = None
     subprocess_per_run: bool = False  # W3: a fresh process per run, for peak RSS
+    norm: str | None = None  # "batch": BatchNorm1d after each hidden Linear (W2BN)
     notes: list[str] = field(default_factory=list)
 
 
@@ -78,6 +81,13 @@ WORKLOADS: dict[str, Workload] = {
         notes=["digits (sklearn) / 16, stratified 80/20 split: 1437 train / 360 test, "
                "23 steps per epoch. lr 0.05: 0.01 learns too, but slowly (test accuracy ~0.94 "
                "after 100 epochs vs ~0.97)."],
+    ),
+    "W2BN": Workload(
+        "W2BN", "W2BN digits with BatchNorm1d: 64-256(BN)-256(BN)-10, batch 64, lr 0.05", "digits",
+        [64, 256, 256, 10], batch=64, lr=0.05, epochs=100, quick_epochs=10, warmup_epochs=3,
+        norm="batch",
+        notes=["W2's data and sizes, Linear -> BatchNorm1d -> ReLU in both hidden layers "
+               "(PyTorch's BatchNorm1d defaults: eps 1e-5, momentum 0.1); fcnn against PyTorch."],
     ),
     "W3": Workload(
         "W3", "W3 wide: 784-512-512-10, batch 256, lr 0.05", "wide",
@@ -125,7 +135,8 @@ class _FcnnTrial:
         dt = np.dtype(dtype)
         self.X, self.y = data[0].astype(dt, copy=False), data[1]
         self.X_test, self.y_test = data[2].astype(dt, copy=False), data[3]
-        self.model = fcnn.mlp(wl.sizes, "relu", rng=seed, dtype=dt)
+        norm = {"norm": wl.norm} if wl.norm else {}
+        self.model = fcnn.mlp(wl.sizes, "relu", rng=seed, dtype=dt, **norm)
         self.loss = fcnn.NLLLoss()
         self.opt = fcnn.SGD(self.model.parameters(), lr=wl.lr)
         self.wl, self.epochs, self.seed = wl, epochs, seed
@@ -188,6 +199,8 @@ class _TorchTrial:
                 lin.bias.copy_(torch.from_numpy(b.astype(np.float32)))
             layers.append(lin)
             if i < len(wl.sizes) - 2:
+                if wl.norm == "batch":
+                    layers.append(nn.BatchNorm1d(W.shape[1]))
                 layers.append(nn.ReLU())
         self.model = nn.Sequential(*layers)
         self.crit = nn.CrossEntropyLoss()

@@ -484,6 +484,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append({"target": "W1 fcnn f64 µs/step ÷ lab baseline f64", "limit": "≤ 0.8",
                  "cells": cells})
     ratio_row("W2 fcnn f32 µs/step ÷ PyTorch f32", "W2", ("fcnn", F32), "vs_torch", 0.8)
+    ratio_row("W2BN fcnn f32 µs/step ÷ PyTorch f32", "W2BN", ("fcnn", F32), "vs_torch", 1.0)
     ratio_row("W3 fcnn f32 s/epoch ÷ PyTorch f32", "W3", ("fcnn", F32), "vs_torch", 1.0)
     ratio_row("W3 fcnn f32 s/epoch ÷ BLAS floor f32", "W3", ("fcnn", F32), "vs_floor", 1.15)
 
@@ -693,8 +694,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="fewer epochs (W1 200, W2 10, W3 1 on 20,000 rows) and 1 repetition")
-    p.add_argument("--only", default="W1,W2,W3,startup,cli",
-                   help="comma-separated subset of W1,W2,W3,startup,cli (default: all)")
+    p.add_argument("--only", default="W1,W2,W2BN,W3,startup,cli",
+                   help="comma-separated subset of W1,W2,W2BN,W3,startup,cli (default: all)")
     p.add_argument("--threads", default=None,
                    help="thread counts, comma-separated (default: all cores, then 1)")
     p.add_argument("--reps", type=int, default=None,
@@ -716,9 +717,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
-    bad = set(only) - {"W1", "W2", "W3", "startup", "cli"}
+    bad = set(only) - {*WORKLOADS, "startup", "cli"}
     if bad:
-        raise SystemExit(f"--only: unknown item(s) {sorted(bad)}; choose from W1,W2,W3,startup,cli")
+        raise SystemExit(f"--only: unknown item(s) {sorted(bad)}; choose from "
+                         f"{','.join(WORKLOADS)},startup,cli")
     if args.reps is None:
         args.reps = 1 if args.quick else 3
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -768,7 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         c = results["cli"]
         _log(f"  {c['wall_s']:.2f} s" if "wall_s" in c else f"  {c.get('note') or c['error']}")
 
-    for key in ("W1", "W2", "W3"):
+    for key in WORKLOADS:
         if key not in only:
             continue
         wl = WORKLOADS[key]

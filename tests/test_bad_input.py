@@ -868,6 +868,21 @@ def _param(case: Case) -> Any:
     return pytest.param(case, id=f"{case.entry}-{case.id}", marks=marks)
 
 
+# -- registration ------------------------------------------------------------
+for _entry in ("register_layer", "register_loss", "register_optimizer"):
+    row(_entry, "not-a-class", no_tmp(lambda e=_entry: getattr(fcnn, e)(lambda X: X)), TypeError,
+        "expects a class")
+row("register_layer", "name-taken", no_tmp(
+    lambda: fcnn.register_layer(type("Other", (fcnn.Layer,), {}), name="Linear")), ValueError,
+    "'Linear' is already taken by fcnn.layers.Linear", "another name")
+row("register_activation", "empty-name", no_tmp(
+    lambda: fcnn.register_activation("")(type("Act", (fcnn.Layer,), {}))), TypeError,
+    "non-empty string")
+row("register_activation", "name-taken", no_tmp(
+    lambda: fcnn.register_activation("relu")(type("Act", (fcnn.Layer,), {}))), ValueError,
+    "'relu' is already taken")
+
+
 @pytest.mark.parametrize("case", [_param(c) for c in ROWS])
 def test_bad_input(case: Case, tmp_path: Path) -> None:
     if case.setup is not None:

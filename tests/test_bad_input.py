@@ -313,15 +313,17 @@ for cls in (fcnn.ReLU, fcnn.LeakyReLU, fcnn.Sigmoid, fcnn.Tanh, fcnn.Dropout):
     row(name, "backward-wrong-shape", no_tmp(lambda c=cls: forwarded(c()).backward(
         np.ones((4, 6)))), ShapeError, r"expected dLdy of shape \(6, 4\)", r"got \(4, 6\)")
 row("LeakyReLU", "slope-nan", no_tmp(lambda: fcnn.LeakyReLU(float("nan"))), ValueError,
-    "negative_slope must be finite")
+    "negative_slope must be a finite number", "nan")
 row("LeakyReLU", "slope-string", no_tmp(lambda: fcnn.LeakyReLU("0.1")), TypeError,
     "negative_slope", "number")
 row("LeakyReLU", "slope-none", no_tmp(lambda: fcnn.LeakyReLU(None)), TypeError,
     "negative_slope", "number")
 row("Dropout", "p-one", no_tmp(lambda: fcnn.Dropout(1.0)), ValueError, r"\[0, 1\)", "1.0")
 row("Dropout", "p-negative", no_tmp(lambda: fcnn.Dropout(-0.1)), ValueError, r"\[0, 1\)", "-0.1")
-row("Dropout", "p-nan", no_tmp(lambda: fcnn.Dropout(float("nan"))), ValueError, "probability", "nan")
-row("Dropout", "p-string", no_tmp(lambda: fcnn.Dropout("0.5")), ValueError, "probability", "'0.5'")
+row("Dropout", "p-nan", no_tmp(lambda: fcnn.Dropout(float("nan"))), ValueError, "probability",
+    r"finite number in \[0, 1\)", "nan")
+row("Dropout", "p-string", no_tmp(lambda: fcnn.Dropout("0.5")), TypeError, "probability", "number",
+    "'0.5'")
 row("Dropout", "rng-float", no_tmp(lambda: fcnn.Dropout(0.5, rng=1.5)), TypeError, "Generator")
 
 # -- losses -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._cache import DropsCacheWhenPickled
-from ._validation import as_float_array, check_finite, positive_int, resolve_dtype
+from ._validation import as_float_array, check_finite, number, positive_int, resolve_dtype
 from .errors import NotReadyError, ShapeError
 from .init import RNGLike, as_generator, get_initializer
 from .parameter import Parameter
@@ -368,14 +368,7 @@ class LeakyReLU(Layer):
     _cache = ("_dydX",)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.number)):
-            raise TypeError(
-                f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}"
-            )
-        slope = float(negative_slope)
-        if not np.isfinite(slope):
-            raise ValueError(f"LeakyReLU: negative_slope must be finite, got {negative_slope!r}")
-        self.negative_slope = slope
+        self.negative_slope = number(negative_slope, "negative_slope", "LeakyReLU")
         self._dydX: np.ndarray | None = None  # 1 where X > 0, else negative_slope
 
     def forward(self, X: np.ndarray) -> np.ndarray:
@@ -451,9 +444,8 @@ class Dropout(Layer):
     """
 
     def __init__(self, p: float = 0.5, *, rng: RNGLike = None) -> None:
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1), got {p!r}")
-        self.p = float(p)
+        self.p = number(p, "p (the probability of dropping a unit)", "Dropout", low=0, high=1,
+                        high_open=True)
         self.rng = as_generator(rng)
         self._scale: np.ndarray | None = None  # 0 or 1/(1-p) per element; None in eval
         self._output: _Like | None = None  # the forward output's shape and dtype

@@ -599,6 +599,28 @@ row("predict", "batch-size-negative", no_tmp(lambda: fcnn.predict(net(), X6, bat
     ValueError, "batch_size")
 row("predict", "model-not-a-model", no_tmp(lambda: fcnn.predict("mlp", X6)), TypeError, "model")
 
+# -- gradient clipping --------------------------------------------------------
+CN, CV = "clip_grad_norm_", "clip_grad_value_"
+row(CN, "negative-max-norm", no_tmp(lambda: fcnn.clip_grad_norm_(params(), -1.0)), ValueError,
+    "max_norm", r"in \[0, inf\)", "-1")
+row(CN, "nan-max-norm", no_tmp(lambda: fcnn.clip_grad_norm_(params(), np.nan)), ValueError,
+    "max_norm", "finite")
+row(CN, "string-max-norm", no_tmp(lambda: fcnn.clip_grad_norm_(params(), "1")), TypeError,
+    "max_norm", "number")
+row(CN, "string-norm-type", no_tmp(lambda: fcnn.clip_grad_norm_(params(), 1.0, "two")), TypeError,
+    "norm_type", "'two'")
+row(CN, "nan-norm-type", no_tmp(lambda: fcnn.clip_grad_norm_(params(), 1.0, np.nan)), ValueError,
+    "norm_type")
+row(CN, "arrays-not-parameters", no_tmp(lambda: fcnn.clip_grad_norm_([np.ones(3)], 1.0)),
+    TypeError, "item 0 is not a Parameter", "ndarray")
+row(CN, "model-not-parameters", no_tmp(lambda: fcnn.clip_grad_norm_(3, 1.0)), TypeError,
+    r"model.parameters\(\)", "int")
+row(CV, "negative-clip-value", no_tmp(lambda: fcnn.clip_grad_value_(params(), -0.5)), ValueError,
+    "clip_value", "-0.5")
+row(CV, "string-clip-value", no_tmp(lambda: fcnn.clip_grad_value_(params(), "0.5")), TypeError,
+    "clip_value")
+row(CV, "not-parameters", no_tmp(lambda: fcnn.clip_grad_value_("w", 0.5)), TypeError, "Parameter")
+
 # -- gradient checking --------------------------------------------------------
 row("check_gradient", "integer-X", no_tmp(lambda: fcnn.check_gradient(
     lambda X: (0.0, X), np.ones(3, int))), TypeError, "float array", "int64")

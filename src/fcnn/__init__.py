@@ -24,6 +24,7 @@ from .losses import CrossEntropyLoss, Loss, MSELoss, NLLLoss, grad_mse, log_soft
 from .network import NeuralNetwork, Sequential, mlp
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from ._version import __version__
+from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .parameter import Parameter
 from .registry import register_activation, register_layer, register_loss, register_optimizer
 
@@ -59,6 +60,8 @@ __all__ = [
     "Tanh",
     "check_gradient",
     "check_layer",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "grad_mse",
     "init",
     "load",

@@ -326,6 +326,113 @@ row("Dropout", "p-string", no_tmp(lambda: fcnn.Dropout("0.5")), TypeError, "prob
     "'0.5'")
 row("Dropout", "rng-float", no_tmp(lambda: fcnn.Dropout(0.5, rng=1.5)), TypeError, "Generator")
 
+# -- more element-wise layers, normalization, Standardize (issue 9) -------------
+for cls in (fcnn.Identity, fcnn.ELU, fcnn.SiLU, fcnn.GELU, fcnn.Softmax, fcnn.LogSoftmax):
+    name = cls.__name__
+    row(name, "empty-batch", no_tmp(lambda c=cls: c().forward(np.ones((0, 3)))), ShapeError,
+        "non-empty batch", r"\(0, 3\)")
+    row(name, "scalar-input", no_tmp(lambda c=cls: c().forward(np.float64(1.0))), ShapeError,
+        r"shape \(\)")
+    row(name, "nan", no_tmp(lambda c=cls: c().forward(with_value(X6, np.nan))), NonFiniteError,
+        name, r"index \(1, 2\)")
+    row(name, "strings", no_tmp(lambda c=cls: c().forward("abc")), TypeError, "numeric array", "str")
+    row(name, "backward-before-forward", no_tmp(lambda c=cls: c().backward(np.ones((2, 3)))),
+        NotReadyError, r"forward\(\) before backward\(\)")
+    row(name, "backward-wrong-shape", no_tmp(lambda c=cls: forwarded(c()).backward(
+        np.ones((4, 6)))), ShapeError, r"expected dLdy of shape \(6, 4\)", r"got \(4, 6\)")
+row("ELU", "alpha-string", no_tmp(lambda: fcnn.ELU("1")), TypeError, "alpha must be a number", "'1'")
+row("ELU", "alpha-nan", no_tmp(lambda: fcnn.ELU(float("nan"))), ValueError, "alpha", "finite", "nan")
+row("GELU", "approximate-unknown", no_tmp(lambda: fcnn.GELU("erf")), ValueError,
+    "approximate must be one of 'none', 'tanh'; got 'erf'")
+row("GELU", "approximate-none-object", no_tmp(lambda: fcnn.GELU(None)), ValueError,
+    "approximate must be one of", "got None")
+for name in ("Softmax", "LogSoftmax"):
+    make = getattr(fcnn, name)
+    row(name, "dim-0", no_tmp(lambda m=make: m(dim=0)), ValueError, "dim must be one of -1, 1; got 0")
+    row(name, "dim-2", no_tmp(lambda m=make: m(dim=2)), ValueError, "dim must be one of -1, 1; got 2")
+    row(name, "dim-string", no_tmp(lambda m=make: m(dim="rows")), ValueError, "dim", "'rows'")
+    row(name, "1-d-input", no_tmp(lambda m=make: m().forward(np.ones(3))), ShapeError,
+        r"\(N, C\)", r"got \(3,\)", r"reshape\(1, -1\)")
+    row(name, "3-d-input", no_tmp(lambda m=make: m().forward(np.ones((2, 3, 4)))), ShapeError,
+        r"\(N, C\)", r"got \(2, 3, 4\)")
+
+B = "BatchNorm1d"
+row(B, "num-features-0", no_tmp(lambda: fcnn.BatchNorm1d(0)), ValueError,
+    "num_features must be a positive int, got 0")
+row(B, "num-features-float", no_tmp(lambda: fcnn.BatchNorm1d(3.0)), ValueError, "num_features", "3.0")
+row(B, "wrong-num-features", no_tmp(lambda: fcnn.BatchNorm1d(3).forward(np.ones((6, 4)))), ShapeError,
+    r"BatchNorm1d\(3,", r"expected input of shape \(N, 3\), got \(6, 4\)")
+row(B, "3-d-input", no_tmp(lambda: fcnn.BatchNorm1d(3).forward(np.ones((6, 3, 5)))), ShapeError,
+    r"\(N, 3\)", r"got \(6, 3, 5\)", r"\(N, C, L\) input is not supported")
+row(B, "1-d-input", no_tmp(lambda: fcnn.BatchNorm1d(3).forward(np.ones(3))), ShapeError,
+    r"got \(3,\)", r"reshape\(1, -1\)")
+row(B, "one-sample-training-batch", no_tmp(lambda: fcnn.BatchNorm1d(3).forward(np.ones((1, 3)))),
+    ValueError, "more than 1 value per feature when training", r"shape \(1, 3\)", r"\.eval\(\)")
+row(B, "empty-batch", no_tmp(lambda: fcnn.BatchNorm1d(3).forward(np.ones((0, 3)))), ShapeError,
+    "non-empty batch", r"\(0, 3\)")
+row(B, "nan", no_tmp(lambda: fcnn.BatchNorm1d(4).forward(with_value(X6, np.nan))), NonFiniteError,
+    "BatchNorm1d", r"index \(1, 2\)")
+row(B, "strings", no_tmp(lambda: fcnn.BatchNorm1d(4).forward(X6.astype(str))), TypeError, "numeric")
+row(B, "eps-0", no_tmp(lambda: fcnn.BatchNorm1d(3, eps=0)), ValueError, r"eps must be a finite number in \(0")
+row(B, "eps-string", no_tmp(lambda: fcnn.BatchNorm1d(3, eps="1e-5")), TypeError, "eps must be a number")
+row(B, "momentum-above-1", no_tmp(lambda: fcnn.BatchNorm1d(3, momentum=1.5)), ValueError,
+    r"momentum must be a finite number in \[0, 1\]", "1.5")
+row(B, "momentum-string", no_tmp(lambda: fcnn.BatchNorm1d(3, momentum="0.1")), TypeError,
+    "momentum must be a number")
+row(B, "affine-string", no_tmp(lambda: fcnn.BatchNorm1d(3, affine="yes")), ValueError,
+    "affine must be one of True, False; got 'yes'")
+row(B, "track-running-stats-none", no_tmp(lambda: fcnn.BatchNorm1d(3, track_running_stats=None)),
+    ValueError, "track_running_stats must be one of True, False; got None")
+row(B, "dtype-int", no_tmp(lambda: fcnn.BatchNorm1d(3, dtype=int)), TypeError, "float32 or float64")
+row(B, "backward-before-forward", no_tmp(lambda: fcnn.BatchNorm1d(4).backward(np.ones((6, 4)))),
+    NotReadyError, r"forward\(\) before backward\(\)")
+row(B, "backward-wrong-shape", no_tmp(lambda: forwarded(fcnn.BatchNorm1d(4)).backward(np.ones((6, 3)))),
+    ShapeError, r"expected dLdy of shape \(6, 4\)", r"got \(6, 3\)")
+
+N_ = "LayerNorm"
+row(N_, "normalized-shape-2-d", no_tmp(lambda: fcnn.LayerNorm((3, 4))), ValueError,
+    "normalized_shape must be an int or a 1-tuple", r"\(3, 4\)")
+row(N_, "normalized-shape-0", no_tmp(lambda: fcnn.LayerNorm(0)), ValueError,
+    "normalized_shape must be a positive int, got 0")
+row(N_, "wrong-num-features", no_tmp(lambda: fcnn.LayerNorm(3).forward(np.ones((6, 4)))), ShapeError,
+    r"expected input of shape \(N, 3\), got \(6, 4\)")
+row(N_, "eps-negative", no_tmp(lambda: fcnn.LayerNorm(3, eps=-1e-5)), ValueError, "eps", "-1e-05")
+row(N_, "elementwise-affine-string", no_tmp(lambda: fcnn.LayerNorm(3, elementwise_affine="no")),
+    ValueError, "elementwise_affine must be one of True, False")
+row(N_, "bias-string", no_tmp(lambda: fcnn.LayerNorm(3, bias="no")), ValueError,
+    "bias must be one of True, False")
+row(N_, "dtype-float16", no_tmp(lambda: fcnn.LayerNorm(3, dtype=np.float16)), TypeError,
+    "float32 or float64", "float16")
+row(N_, "nan", no_tmp(lambda: fcnn.LayerNorm(4).forward(with_value(X6, np.inf))), NonFiniteError,
+    "LayerNorm", r"index \(1, 2\)")
+row(N_, "backward-before-forward", no_tmp(lambda: fcnn.LayerNorm(4).backward(np.ones((6, 4)))),
+    NotReadyError, r"forward\(\) before backward\(\)")
+
+S = "Standardize"
+row(S, "scale-zero", no_tmp(lambda: fcnn.Standardize([0.0, 1.0], [1.0, 0.0])), ValueError,
+    "scale must be positive and finite, got 0.0 at index 1", "StandardScaler")
+row(S, "scale-negative", no_tmp(lambda: fcnn.Standardize([0.0], [-2.0])), ValueError,
+    "positive", "-2.0 at index 0")
+row(S, "scale-nan", no_tmp(lambda: fcnn.Standardize([0.0, 0.0], [1.0, np.nan])), ValueError,
+    "positive and finite", "nan")
+row(S, "mean-nan", no_tmp(lambda: fcnn.Standardize([np.nan], [1.0])), NonFiniteError, "mean", "NaN")
+row(S, "shape-mismatch", no_tmp(lambda: fcnn.Standardize([0.0, 0.0], [1.0, 1.0, 1.0])), ShapeError,
+    r"same shape", r"\(2,\) and \(3,\)")
+row(S, "mean-2-d", no_tmp(lambda: fcnn.Standardize(np.zeros((2, 2)), np.ones((2, 2)))), ShapeError,
+    "1-D", r"\(2, 2\)")
+row(S, "only-mean", no_tmp(lambda: fcnn.Standardize([0.0, 1.0])), ValueError, "both mean and scale",
+    "only mean")
+row(S, "nothing", no_tmp(lambda: fcnn.Standardize()), ValueError, "needs mean and scale", "n_features")
+row(S, "n-features-disagrees", no_tmp(lambda: fcnn.Standardize([0.0], [1.0], n_features=2)),
+    ShapeError, "n_features=2", "1 values")
+row(S, "mean-strings", no_tmp(lambda: fcnn.Standardize(["a"], [1.0])), TypeError, "mean", "numeric")
+row(S, "wrong-width", no_tmp(lambda: fcnn.Standardize([0.0, 0.0], [1.0, 1.0]).forward(X6)), ShapeError,
+    r"\(N, 2\)", r"got \(6, 4\)")
+row(S, "backward-before-forward", no_tmp(lambda: fcnn.Standardize(n_features=2).backward(np.ones((3, 2)))),
+    NotReadyError, r"forward\(\) before backward\(\)")
+row("mlp", "unknown-norm", no_tmp(lambda: fcnn.mlp([4, 5, 3], norm="group")), ValueError,
+    "norm must be one of None, 'batch', 'layer'; got 'group'")
+
 # -- losses -------------------------------------------------------------------
 LOGITS = np.zeros((6, 3))
 for loss_name, make in (("NLLLoss", fcnn.NLLLoss), ("CrossEntropyLoss", fcnn.CrossEntropyLoss)):
@@ -384,8 +491,8 @@ row("MSELoss", "empty", no_tmp(lambda: fcnn.MSELoss()(np.zeros((0, 2)), np.zeros
 row("MSELoss", "strings", no_tmp(lambda: fcnn.MSELoss()(X6, X6.astype(str))), TypeError, "numeric")
 row("MSELoss", "backward-before-forward", no_tmp(lambda: fcnn.MSELoss().backward()), NotReadyError,
     r"forward\(\) before backward\(\)")
-row("MSELoss", "unknown-reduction", no_tmp(lambda: fcnn.MSELoss("none")), ValueError,
-    "'mean' or 'sum'", "'none'")
+row("MSELoss", "unknown-reduction", no_tmp(lambda: fcnn.MSELoss("avg")), ValueError,
+    "'mean', 'sum', 'none'", "'avg'")
 row("mse", "column-vs-flat", no_tmp(lambda: fcnn.mse(np.zeros((6, 1)), np.zeros(6))), ShapeError,
     r"\(6, 1\) and \(6,\)")
 row("mse", "nan-target", no_tmp(lambda: fcnn.mse(X6, with_value(X6, np.nan))), NonFiniteError,

@@ -19,9 +19,25 @@ from .errors import (
     NotReadyError,
     ShapeError,
 )
-from .layers import Dropout, Layer, LeakyReLU, Linear, ReLU, Sigmoid, Tanh
+from .layers import (
+    ELU,
+    GELU,
+    Dropout,
+    Identity,
+    Layer,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Standardize,
+    Tanh,
+)
 from .losses import CrossEntropyLoss, Loss, MSELoss, NLLLoss, grad_mse, log_softmax, mse, softmax
 from .network import NeuralNetwork, Sequential, mlp
+from .norm import BatchNorm1d, LayerNorm
 from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
 from ._version import __version__
 from .clip_grad import clip_grad_norm_, clip_grad_value_
@@ -29,19 +45,25 @@ from .parameter import Parameter
 from .registry import register_activation, register_layer, register_loss, register_optimizer
 
 __all__ = [
+    "ELU",
+    "GELU",
     "SGD",
     "Adam",
     "AdamW",
+    "BatchNorm1d",
     "CrossEntropyLoss",
     "DivergenceError",
     "Dropout",
     "EarlyStopping",
     "FcnnError",
     "History",
+    "Identity",
     "LabelError",
     "Layer",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
+    "LogSoftmax",
     "Loss",
     "MSELoss",
     "ModelCheckpoint",
@@ -56,7 +78,10 @@ __all__ = [
     "ReLU",
     "Sequential",
     "ShapeError",
+    "SiLU",
     "Sigmoid",
+    "Softmax",
+    "Standardize",
     "Tanh",
     "check_gradient",
     "check_layer",

@@ -19,13 +19,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._cache import DropsCacheWhenPickled
-from ._validation import as_float_array, check_finite, number, positive_int, resolve_dtype
+from ._validation import as_float_array, check_finite, choice, number, positive_int, resolve_dtype
 from .errors import NotReadyError, ShapeError
 from .init import RNGLike, as_generator, get_initializer
 from .parameter import Parameter
 from .registry import LAYERS, register_activation, register_layer
 
-__all__ = ["LAYERS", "Dropout", "Layer", "LeakyReLU", "Linear", "ReLU", "Sigmoid", "StateDictResult", "Tanh"]
+__all__ = ["ELU", "GELU", "LAYERS", "Dropout", "Identity", "Layer", "LeakyReLU", "Linear", "LogSoftmax",
+           "ReLU", "SiLU", "Sigmoid", "Softmax", "Standardize", "StateDictResult", "Tanh"]
 
 
 class StateDictResult(NamedTuple):
@@ -481,3 +482,295 @@ class _Like:
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
         self.shape, self.dtype = shape, dtype
+
+
+# -- more activations ---------------------------------------------------------------------
+
+
+@register_layer
+@register_activation("identity")
+class Identity(Layer):
+    """``y = X`` (the input array itself, as PyTorch's ``nn.Identity``); ``dL/dX = dL/dy``."""
+
+    _cache = ("_output",)
+
+    def __init__(self) -> None:
+        self._output: _Like | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        X = self._input(X)
+        self._output = _Like(X.shape, X.dtype)
+        return X
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        return self._grad_output(dLdy, self._output)
+
+
+@register_layer
+@register_activation("elu")
+class ELU(Layer):
+    """``y = X`` where ``X > 0``, else ``alpha * (exp(X) - 1)``;
+    ``dy/dX = 1`` where ``X > 0``, else ``alpha * exp(X)`` (PyTorch's ``nn.ELU``)."""
+
+    _cache = ("_dydX",)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = number(alpha, "alpha", "ELU")
+        self._dydX: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        X = self._input(X)
+        positive = X > 0
+        alpha = X.dtype.type(self.alpha)
+        # exp of min(X, 0) only: the positive side never overflows (X = 1e4 is fine)
+        alpha_exp = np.exp(np.minimum(X, 0))
+        alpha_exp *= alpha
+        self._dydX = np.where(positive, X.dtype.type(1), alpha_exp)
+        return np.where(positive, X, alpha * np.expm1(np.minimum(X, 0)))
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        dydX = self._dydX
+        dLdy = self._grad_output(dLdy, dydX)
+        return dLdy * dydX
+
+    def get_config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+def _sigmoid(X: np.ndarray) -> np.ndarray:
+    # exp(-log(1 + exp(-X))): logaddexp never overflows, so X = ±1e4 gives 1 and 0 with no warning
+    return np.exp(-np.logaddexp(0, -X))
+
+
+@register_layer
+@register_activation("silu")
+class SiLU(Layer):
+    """``y = X * sigmoid(X)``; ``dy/dX = s * (1 + X * (1 - s))`` with ``s = sigmoid(X)``."""
+
+    _cache = ("_dydX",)
+
+    def __init__(self) -> None:
+        self._dydX: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        X = self._input(X)
+        s = _sigmoid(X)
+        y = X * s
+        self._dydX = s * (1 + (X - y))  # X * (1 - s) = X - y
+        return y
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        dydX = self._dydX
+        dLdy = self._grad_output(dLdy, dydX)
+        return dLdy * dydX
+
+
+@register_layer
+@register_activation("gelu")
+class GELU(Layer):
+    """``y = X * Phi(X)``, Phi the standard normal CDF (PyTorch's ``nn.GELU``).
+
+    ``approximate="none"``: ``Phi(X) = (1 + erf(X / sqrt 2)) / 2`` and
+    ``dy/dX = Phi(X) + X * phi(X)``, phi the normal density; erf is SciPy's,
+    imported on first use (``import fcnn`` stays NumPy-only).
+    ``approximate="tanh"``: ``y = X/2 * (1 + tanh(sqrt(2/pi) * (X + 0.044715 X**3)))``.
+    """
+
+    _cache = ("_dydX",)
+
+    def __init__(self, approximate: str = "none") -> None:
+        self.approximate = choice(approximate, "approximate", "GELU", ("none", "tanh"))
+        self._dydX: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        X = self._input(X)
+        if self.approximate == "tanh":
+            return self._forward_tanh(X)
+        from scipy.special import erf
+
+        cdf = erf(X * X.dtype.type(np.sqrt(0.5)))
+        cdf += 1
+        cdf *= 0.5
+        pdf = np.exp(-0.5 * (X * X))  # X = ±1e4 underflows to 0, silently
+        pdf *= X.dtype.type(1 / np.sqrt(2 * np.pi))
+        pdf *= X
+        self._dydX = pdf + cdf
+        return X * cdf
+
+    def _forward_tanh(self, X: np.ndarray) -> np.ndarray:
+        beta, kappa = X.dtype.type(np.sqrt(2 / np.pi)), X.dtype.type(0.044715)
+        X2 = X * X
+        t = np.tanh(beta * X * (1 + kappa * X2))
+        half_x = 0.5 * X
+        # d/dX [X/2 (1 + t)] = (1 + t)/2 + X/2 (1 - t^2) beta (1 + 3 kappa X^2)
+        self._dydX = 0.5 * (1 + t) + half_x * (1 - t * t) * (beta * (1 + 3 * kappa * X2))
+        return half_x * (1 + t)
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        dydX = self._dydX
+        dLdy = self._grad_output(dLdy, dydX)
+        return dLdy * dydX
+
+    def get_config(self) -> dict[str, Any]:
+        return {"approximate": self.approximate}
+
+
+class _SoftmaxBase(Layer):
+    _cache = ("_y",)
+
+    def __init__(self, dim: int = -1) -> None:
+        self.dim = int(choice(dim, "dim", type(self).__name__, (-1, 1)))
+        self._y: np.ndarray | None = None
+
+    def _logits(self, X: Any) -> np.ndarray:
+        X = self._input(X)
+        if X.ndim != 2:
+            raise ShapeError(f"{self!r} expected input of shape (N, C), got {X.shape}"
+                             + ("; for one sample use X.reshape(1, -1)" if X.ndim == 1 else ""))
+        return X - X.max(axis=1, keepdims=True)  # shifted so exp never overflows
+
+    def get_config(self) -> dict[str, Any]:
+        return {"dim": self.dim}
+
+
+@register_layer
+class Softmax(_SoftmaxBase):
+    """Row-wise softmax of ``(N, C)`` input (``dim`` -1 or 1: the class axis);
+    ``dL/dX = y * (dL/dy - sum(dL/dy * y))``."""
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        y = np.exp(self._logits(X))
+        y /= y.sum(axis=1, keepdims=True)
+        self._y = y
+        return y.copy()
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        y = self._y
+        dLdy = self._grad_output(dLdy, y)
+        return y * (dLdy - np.einsum("ij,ij->i", dLdy, y)[:, None])
+
+
+@register_layer
+class LogSoftmax(_SoftmaxBase):
+    """Row-wise ``log(softmax(X))`` of ``(N, C)`` input through log-sum-exp;
+    ``dL/dX = dL/dy - softmax(X) * sum(dL/dy)``."""
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        z = self._logits(X)
+        z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+        self._y = z
+        return z.copy()
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        y = self._y
+        dLdy = self._grad_output(dLdy, y)
+        return dLdy - np.exp(y) * dLdy.sum(axis=1, keepdims=True)
+
+
+# -- fixed preprocessing --------------------------------------------------------------------
+
+
+@register_layer
+class Standardize(Layer):
+    """A fixed affine layer ``y = (X - mean) / scale`` that carries preprocessing inside
+    the model (saved and loaded with it; never trained).
+
+    Parameters
+    ----------
+    mean, scale : array_like of shape (n_features,)
+        E.g. a fitted scikit-learn ``StandardScaler``'s ``mean_`` and ``scale_``. ``scale``
+        must be positive and finite. Both are kept as buffers ``mean`` and ``scale``.
+    n_features : int, optional
+        Instead of ``mean`` and ``scale``: a placeholder of zeros and ones, whose values
+        ``load_state_dict`` then fills in (this is how ``fcnn.load`` rebuilds the layer
+        from ``get_config()``, which holds no arrays). Given with them, it must agree.
+    dtype : float32 or float64, optional
+        Default: the dtype of ``mean``/``scale`` when float32, else float64.
+
+    Shapes: ``X`` and ``y`` are ``(N, n_features)``; ``dL/dX = dL/dy / scale``.
+    """
+
+    _cache = ("_output",)
+
+    def __init__(self, mean: Any = None, scale: Any = None, *, n_features: int | None = None,
+                 dtype: Any = None) -> None:
+        who = "Standardize"
+        if n_features is not None:
+            n_features = positive_int(n_features, "n_features", who)
+        if (mean is None) != (scale is None):
+            raise ValueError(f"{who}: give both mean and scale (or neither, with n_features), got "
+                             f"only {'mean' if scale is None else 'scale'}")
+        if mean is None:
+            if n_features is None:
+                raise ValueError(f"{who} needs mean and scale (or n_features for a placeholder)")
+            dtype = resolve_dtype(np.float64 if dtype is None else dtype)
+            mean, scale = np.zeros(n_features, dtype), np.ones(n_features, dtype)
+        else:
+            mean, scale = as_float_array(mean, f"{who}: mean"), as_float_array(scale, f"{who}: scale")
+            if dtype is None:
+                both32 = mean.dtype == np.float32 and scale.dtype == np.float32
+                dtype = np.float32 if both32 else np.float64
+            dtype = resolve_dtype(dtype)
+            mean, scale = self._values(mean, scale, n_features, dtype)
+        self.in_features = mean.shape[0]
+        self.register_buffer("mean", mean)
+        self.register_buffer("scale", scale)
+        self._output: _Like | None = None
+
+    @staticmethod
+    def _values(mean: np.ndarray, scale: np.ndarray, n_features: int | None,
+                dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        who = "Standardize"
+        mean = as_float_array(mean, f"{who}: mean", dtype)
+        scale = as_float_array(scale, f"{who}: scale", dtype)
+        for name, value in (("mean", mean), ("scale", scale)):
+            if value.ndim != 1 or value.shape[0] == 0:
+                raise ShapeError(f"{who}: {name} must be a non-empty 1-D array (one value per "
+                                 f"feature), got shape {value.shape}")
+        if mean.shape != scale.shape:
+            raise ShapeError(f"{who}: mean and scale must have the same shape, got {mean.shape} and "
+                             f"{scale.shape}")
+        if n_features is not None and mean.shape[0] != n_features:
+            raise ShapeError(f"{who}: n_features={n_features} but mean and scale have "
+                             f"{mean.shape[0]} values")
+        check_finite(mean, who, "mean")
+        bad = ~(scale > 0) | ~np.isfinite(scale)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{who}: scale must be positive and finite, got {float(scale[i])!r} at "
+                             f"index {i} (a constant feature has scale 0: use 1 there, as "
+                             "scikit-learn's StandardScaler does)")
+        return mean, scale
+
+    @classmethod
+    def example(cls, in_features: int, *, dtype: Any = np.float64, rng: RNGLike = None) -> Standardize:
+        g = np.random.default_rng(rng)
+        return cls(g.standard_normal(in_features), g.uniform(0.5, 2.0, in_features), dtype=dtype)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.mean.dtype
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X: (N, n_features) -> y: (N, n_features)."""
+        n = self.in_features
+        if not (type(X) is np.ndarray and X.dtype == self.mean.dtype and X.ndim == 2
+                and X.shape[1] == n and X.shape[0]):
+            X = as_float_array(X, repr(self), self.mean.dtype)
+            if X.ndim != 2 or X.shape[1] != n or X.shape[0] == 0:
+                raise ShapeError(f"{self!r} expected a non-empty input of shape (N, {n}), got "
+                                 f"{X.shape}")
+        if self.check_finite:
+            check_finite(X, repr(self))
+        self._output = _Like(X.shape, X.dtype)
+        y = X - self.mean
+        y /= self.scale
+        return y
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        """dLdy: (N, n_features) -> dL/dX = dLdy / scale."""
+        dLdy = self._grad_output(dLdy, self._output)
+        return dLdy / self.scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {"n_features": self.in_features, "dtype": str(self.mean.dtype)}

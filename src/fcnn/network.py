@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, resolve_dtype
+from ._validation import as_float_array, check_finite, choice, resolve_dtype
 from .errors import ShapeError
 from .init import RNGLike, as_generator
 from .layers import Dropout, Layer, LeakyReLU, Linear, ReLU
+from .norm import BatchNorm1d, LayerNorm
 from .parameter import Parameter
 from .registry import ACTIVATIONS
 
@@ -184,6 +185,9 @@ class NeuralNetwork(Sequential):
         self._pack_parameters()
 
 
+_NORMS: dict[str | None, Any] = {None: None, "batch": BatchNorm1d, "layer": LayerNorm}
+
+
 def mlp(
     sizes: Sequence[int],
     activation: str = "relu",
@@ -193,13 +197,16 @@ def mlp(
     rng: RNGLike = None,
     dtype: Any = np.float64,
     negative_slope: float = 0.01,
+    norm: str | None = None,
 ) -> Sequential:
     """Build a multilayer perceptron.
 
     ``mlp([4, 100, 100, 3])`` is Linear(4, 100), ReLU, Linear(100, 100), ReLU,
-    Linear(100, 3). ``activation`` is one of ``ACTIVATIONS``; ``dropout > 0``
-    adds a Dropout after each hidden activation. The output layer has no
-    activation (losses take logits). Same ``rng`` seed, same weights.
+    Linear(100, 3). Each hidden layer is Linear -> norm -> activation -> dropout,
+    the conventional order: ``norm`` is None (default), ``"batch"`` (BatchNorm1d) or
+    ``"layer"`` (LayerNorm); ``activation`` is a name in ``fcnn.registry.ACTIVATIONS``;
+    ``dropout > 0`` adds a Dropout. The output layer has no activation (losses take
+    logits). Same ``rng`` seed, same weights (the norm layers draw nothing).
     """
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise TypeError(
@@ -210,12 +217,15 @@ def mlp(
         raise ValueError(f"mlp needs at least an input and an output size, got {sizes}")
     if activation not in ACTIVATIONS:
         raise ValueError(f"mlp: unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+    norm_layer = _NORMS[choice(norm, "norm", "mlp", tuple(_NORMS))]
     dtype = resolve_dtype(dtype)
     rng = as_generator(rng)
     layers: list[Layer] = []
     for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype))
         if i < len(sizes) - 2:
+            if norm_layer is not None:
+                layers.append(norm_layer(fan_out, dtype=dtype))
             act = ACTIVATIONS[activation]
             layers.append(act(negative_slope) if act is LeakyReLU else act())
             if dropout:

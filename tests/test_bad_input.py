@@ -562,20 +562,20 @@ row(P, "assign-beyond-float32", assign(lambda: fcnn.Parameter(np.zeros(2, np.flo
     np.array([1.0, 1e300])), NonFiniteError, "1e\\+300", "float32")
 
 # -- optimizers ---------------------------------------------------------------
-for opt in (fcnn.SGD, fcnn.Adam, fcnn.AdamW, fcnn.RMSprop):
+for opt in (fcnn.SGD, fcnn.Adam, fcnn.AdamW, fcnn.RMSprop, fcnn.Adagrad):
     name = opt.__name__
     row(name, "negative-lr", no_tmp(lambda o=opt: o(params(), lr=-0.1)), ValueError,
-        name, "lr must be a finite number >= 0", "-0.1")
+        name, r"lr must be a finite number in \[0, inf\)", "-0.1")
     row(name, "nan-lr", no_tmp(lambda o=opt: o(params(), lr=float("nan"))), ValueError,
         "lr must be a finite number")
     row(name, "string-lr", no_tmp(lambda o=opt: o(params(), lr="0.1")), TypeError,
-        "lr must be a real number", "'0.1'")
+        "lr must be a number", "'0.1'")
     row(name, "empty-parameter-list", no_tmp(lambda o=opt: o([], lr=0.1)), ValueError,
         "empty parameter list")
 row("SGD", "inf-lr", no_tmp(lambda: fcnn.SGD(params(), lr=float("inf"))), ValueError, "finite")
-row("SGD", "none-lr", no_tmp(lambda: fcnn.SGD(params(), lr=None)), TypeError, "real number")
+row("SGD", "none-lr", no_tmp(lambda: fcnn.SGD(params(), lr=None)), TypeError, "lr must be a number")
 row("SGD", "negative-momentum", no_tmp(lambda: fcnn.SGD(params(), lr=0.1, momentum=-0.9)),
-    ValueError, "momentum", ">= 0")
+    ValueError, "momentum", r"in \[0, inf\)")
 row("SGD", "nesterov-without-momentum", no_tmp(lambda: fcnn.SGD(params(), lr=0.1, nesterov=True)),
     ValueError, "nesterov", "momentum > 0")
 row("SGD", "nan-dampening", no_tmp(lambda: fcnn.SGD(params(), lr=0.1, dampening=float("nan"))),
@@ -589,7 +589,7 @@ row("SGD", "arrays-not-parameters", no_tmp(lambda: fcnn.SGD([np.zeros(3)], lr=0.
 row("SGD", "none-parameters", no_tmp(lambda: fcnn.SGD(None, lr=0.1)), TypeError,
     r"model\.parameters\(\)")
 row("Adam", "beta1-one", no_tmp(lambda: fcnn.Adam(params(), betas=(1.0, 0.999))), ValueError,
-    r"betas\[0\] must be in \[0, 1\)")
+    r"betas\[0\] must be a finite number in \[0, 1\)")
 row("Adam", "beta2-negative", no_tmp(lambda: fcnn.Adam(params(), betas=(0.9, -0.1))), ValueError,
     r"betas\[1\]")
 row("Adam", "betas-triple", no_tmp(lambda: fcnn.Adam(params(), betas=(0.9, 0.9, 0.9))), TypeError,
@@ -599,9 +599,9 @@ row("Adam", "negative-eps", no_tmp(lambda: fcnn.Adam(params(), eps=-1e-8)), Valu
 row("AdamW", "negative-weight-decay", no_tmp(lambda: fcnn.AdamW(params(), weight_decay=-0.01)),
     ValueError, "weight_decay")
 row("RMSprop", "alpha-above-one", no_tmp(lambda: fcnn.RMSprop(params(), alpha=2)), ValueError,
-    r"alpha must be in \[0, 1\]")
+    r"alpha must be a finite number in \[0, 1\]")
 row("RMSprop", "alpha-string", no_tmp(lambda: fcnn.RMSprop(params(), alpha="x")), TypeError,
-    "alpha must be a real number")
+    "alpha must be a number")
 row("RMSprop", "negative-momentum", no_tmp(lambda: fcnn.RMSprop(params(), momentum=-1)),
     ValueError, "momentum")
 

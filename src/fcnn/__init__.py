@@ -35,10 +35,22 @@ from .layers import (
     Standardize,
     Tanh,
 )
-from .losses import CrossEntropyLoss, Loss, MSELoss, NLLLoss, grad_mse, log_softmax, mse, softmax
+from .losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    Loss,
+    MSELoss,
+    NLLLoss,
+    grad_mse,
+    log_softmax,
+    mse,
+    softmax,
+)
 from .network import NeuralNetwork, Sequential, mlp
 from .norm import BatchNorm1d, LayerNorm
-from .optim import SGD, Adam, AdamW, Optimizer, RMSprop
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from ._version import __version__
 from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .parameter import Parameter
@@ -48,8 +60,10 @@ __all__ = [
     "ELU",
     "GELU",
     "SGD",
+    "Adagrad",
     "Adam",
     "AdamW",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "CrossEntropyLoss",
     "DivergenceError",
@@ -57,7 +71,9 @@ __all__ = [
     "EarlyStopping",
     "FcnnError",
     "History",
+    "HuberLoss",
     "Identity",
+    "L1Loss",
     "LabelError",
     "Layer",
     "LayerNorm",

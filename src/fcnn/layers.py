@@ -614,6 +614,9 @@ class GELU(Layer):
     def get_config(self) -> dict[str, Any]:
         return {"approximate": self.approximate}
 
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
 
 class _SoftmaxBase(Layer):
     _cache = ("_y",)

@@ -35,7 +35,19 @@ from .layers import (
     Standardize,
     Tanh,
 )
-from .losses import CrossEntropyLoss, Loss, MSELoss, NLLLoss, grad_mse, log_softmax, mse, softmax
+from .losses import (
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    Loss,
+    MSELoss,
+    NLLLoss,
+    grad_mse,
+    log_softmax,
+    mse,
+    softmax,
+)
 from .network import NeuralNetwork, Sequential, mlp
 from .norm import BatchNorm1d, LayerNorm
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
@@ -51,6 +63,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "CrossEntropyLoss",
     "DivergenceError",
@@ -58,7 +71,9 @@ __all__ = [
     "EarlyStopping",
     "FcnnError",
     "History",
+    "HuberLoss",
     "Identity",
+    "L1Loss",
     "LabelError",
     "Layer",
     "LayerNorm",

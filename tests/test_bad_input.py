@@ -80,6 +80,11 @@ def forwarded(layer: Any, X: np.ndarray = X6) -> Any:
     return layer
 
 
+def forwarded_loss(loss: Any, pred: np.ndarray, target: np.ndarray) -> Any:
+    loss.forward(pred, target)
+    return loss
+
+
 def params() -> list[fcnn.Parameter]:
     return [fcnn.Parameter(np.zeros(3))]
 
@@ -507,6 +512,103 @@ for fn in (fcnn.softmax, fcnn.log_softmax):
         "numeric")
     row(fn.__name__, "inf-logits", no_tmp(lambda f=fn: f(np.array([[np.inf, 0.0]]))),
         NonFiniteError, "infinite")
+
+# -- losses: class weights, label smoothing, reductions, sample weights (issue 9) -------------
+Z63 = np.zeros((6, 3))
+for loss_name, make in (("NLLLoss", fcnn.NLLLoss), ("CrossEntropyLoss", fcnn.CrossEntropyLoss)):
+    row(loss_name, "weight-wrong-length", no_tmp(lambda m=make: m(weight=[1.0, 2.0])(LOGITS, Y6)),
+        ShapeError, "weight has 2 entries", "3 classes")
+    row(loss_name, "label-out-of-range-with-weight",
+        no_tmp(lambda m=make: m(weight=[1.0, 2.0, 3.0])(LOGITS, Y6 + 1)), LabelError,
+        "label 3 is out of range", r"\[0, 3\)")
+    row(loss_name, "weight-negative", no_tmp(lambda m=make: m(weight=[1.0, -1.0, 1.0])), ValueError,
+        "weight must be >= 0", "-1.0")
+    row(loss_name, "weight-nan", no_tmp(lambda m=make: m(weight=[1.0, np.nan, 1.0])), NonFiniteError,
+        "weight must be finite", "nan")
+    row(loss_name, "weight-2-d", no_tmp(lambda m=make: m(weight=[[1.0, 2.0, 3.0]])), ShapeError,
+        "1-D", r"\(1, 3\)")
+    row(loss_name, "weight-string", no_tmp(lambda m=make: m(weight="balanced")), TypeError,
+        "non-negative numbers", "'balanced'")
+    row(loss_name, "label-smoothing-above-1", no_tmp(lambda m=make: m(label_smoothing=1.5)),
+        ValueError, "label_smoothing", r"\[0, 1\]", "1.5")
+    row(loss_name, "label-smoothing-negative", no_tmp(lambda m=make: m(label_smoothing=-0.1)),
+        ValueError, "label_smoothing", r"\[0, 1\]", "-0.1")
+    row(loss_name, "label-smoothing-string", no_tmp(lambda m=make: m(label_smoothing="0.1")),
+        TypeError, "label_smoothing must be a number", "'0.1'")
+    row(loss_name, "unknown-reduction", no_tmp(lambda m=make: m(reduction="avg")), ValueError,
+        "'mean', 'sum', 'none'", "'avg'")
+    row(loss_name, "class-weights-sum-to-0",
+        no_tmp(lambda m=make: m(weight=[0.0, 0.0, 1.0])(LOGITS[:2], Y6[:2])), ValueError,
+        "sum to 0", "weight")
+    row(loss_name, "sample-weight-length", no_tmp(lambda m=make: m()(LOGITS, Y6, np.ones(5))),
+        ShapeError, r"sample_weight of shape \(6,\), got \(5,\)")
+    row(loss_name, "sample-weight-negative",
+        no_tmp(lambda m=make: m()(LOGITS, Y6, -np.ones(6))), ValueError, "sample_weight must be >= 0",
+        "-1.0")
+    row(loss_name, "sample-weight-nan",
+        no_tmp(lambda m=make: m()(LOGITS, Y6, with_value(np.ones(6), np.nan, (2,)))), NonFiniteError,
+        "sample_weight", r"\(2,\)")
+    row(loss_name, "none-grad-output-shape",
+        no_tmp(lambda m=make: forwarded_loss(m(reduction="none"), LOGITS, Y6).backward(np.ones(5))),
+        ShapeError, r"grad_output of shape \(6,\)", r"got \(5,\)")
+
+B = "BCEWithLogitsLoss"
+row(B, "pos-weight-wrong-length", no_tmp(lambda: fcnn.BCEWithLogitsLoss(pos_weight=[1.0, 2.0])(Z63, Z63)),
+    ShapeError, r"pos_weight must have one entry per output \(3\)", "got 2")
+row(B, "pos-weight-length-for-binary",
+    no_tmp(lambda: fcnn.BCEWithLogitsLoss(pos_weight=[1.0, 2.0])(np.zeros(6), np.zeros(6))),
+    ShapeError, r"one entry per output \(1\)", "got 2")
+row(B, "pos-weight-2-d", no_tmp(lambda: fcnn.BCEWithLogitsLoss(pos_weight=[[1.0, 2.0, 3.0]])),
+    ShapeError, "pos_weight must be a 1-D array", r"\(1, 3\)")
+row(B, "pos-weight-negative", no_tmp(lambda: fcnn.BCEWithLogitsLoss(pos_weight=[-2.0])), ValueError,
+    "pos_weight must be >= 0", "-2.0")
+row(B, "pos-weight-nan", no_tmp(lambda: fcnn.BCEWithLogitsLoss(pos_weight=[np.nan])), NonFiniteError,
+    "pos_weight must be finite")
+row(B, "weight-does-not-broadcast", no_tmp(lambda: fcnn.BCEWithLogitsLoss([1.0, 2.0])(Z63, Z63)),
+    ShapeError, r"weight of shape \(2,\) does not broadcast", r"\(6, 3\)")
+row(B, "weight-negative", no_tmp(lambda: fcnn.BCEWithLogitsLoss([1.0, -0.5])), ValueError,
+    "weight must be >= 0", "-0.5")
+row(B, "target-above-1", no_tmp(lambda: fcnn.BCEWithLogitsLoss()(Z63, with_value(Z63, 2.0))),
+    LabelError, r"targets in \[0, 1\]", r"2\.0 at index \(1, 2\)")
+row(B, "target-negative", no_tmp(lambda: fcnn.BCEWithLogitsLoss()(Z63, with_value(Z63, -1.0))),
+    LabelError, r"targets in \[0, 1\]", "-1.0")
+row(B, "nan-target", no_tmp(lambda: fcnn.BCEWithLogitsLoss()(Z63, with_value(Z63, np.nan))),
+    NonFiniteError, "target")
+row(B, "class-labels-for-multilabel", no_tmp(lambda: fcnn.BCEWithLogitsLoss()(Z63, Y6)), ShapeError,
+    r"0/1 targets of shape \(6, 3\)", "CrossEntropyLoss")
+row(B, "column-vs-flat", no_tmp(lambda: fcnn.BCEWithLogitsLoss()(np.zeros((6, 1)), np.zeros(6))),
+    ShapeError, r"\(6, 1\) and \(6,\)", r"reshape\(-1, 1\)")
+row(B, "3-d-logits", no_tmp(lambda: fcnn.BCEWithLogitsLoss()(np.zeros((2, 2, 3)), np.zeros((2, 2, 3)))),
+    ShapeError, r"\(N,\), \(N, 1\) or \(N, K\)", r"\(2, 2, 3\)")
+row(B, "nan-logits", no_tmp(lambda: fcnn.BCEWithLogitsLoss()(with_value(Z63, np.nan), Z63)),
+    NonFiniteError, "logits")
+row(B, "unknown-reduction", no_tmp(lambda: fcnn.BCEWithLogitsLoss(reduction="avg")), ValueError,
+    "'mean', 'sum', 'none'", "'avg'")
+row(B, "reduction-positional", no_tmp(lambda: fcnn.BCEWithLogitsLoss(None, "sum")), TypeError,
+    "positional")
+row(B, "backward-before-forward", no_tmp(lambda: fcnn.BCEWithLogitsLoss().backward()), NotReadyError,
+    r"forward\(\) before backward\(\)")
+for loss_name, make in (("L1Loss", fcnn.L1Loss), ("HuberLoss", fcnn.HuberLoss), ("MSELoss", fcnn.MSELoss)):
+    row(loss_name, "sample-weight-length", no_tmp(lambda m=make: m()(X6, X6, np.ones(4))), ShapeError,
+        r"sample_weight of shape \(6,\), got \(4,\)")
+    if loss_name == "MSELoss":
+        continue
+    row(loss_name, "column-vs-flat", no_tmp(lambda m=make: m()(np.zeros((6, 1)), np.zeros(6))),
+        ShapeError, r"same shape, got \(6, 1\) and \(6,\)", r"reshape\(-1, 1\)")
+    row(loss_name, "row-broadcast", no_tmp(lambda m=make: m()(np.zeros((6, 3)), np.zeros(3))),
+        ShapeError, r"\(6, 3\) and \(3,\)")
+    row(loss_name, "nan-pred", no_tmp(lambda m=make: m()(with_value(X6, np.nan), X6)), NonFiniteError,
+        "pred")
+    row(loss_name, "unknown-reduction", no_tmp(lambda m=make: m("avg")), ValueError,
+        "'mean', 'sum', 'none'", "'avg'")
+    row(loss_name, "backward-before-forward", no_tmp(lambda m=make: m().backward()), NotReadyError,
+        r"forward\(\) before backward\(\)")
+H = "HuberLoss"
+row(H, "delta-zero", no_tmp(lambda: fcnn.HuberLoss(delta=0)), ValueError, "delta", r"\(0, inf\)", "got 0")
+row(H, "delta-negative", no_tmp(lambda: fcnn.HuberLoss(delta=-1.0)), ValueError, "delta", "-1.0")
+row(H, "delta-nan", no_tmp(lambda: fcnn.HuberLoss(delta=float("nan"))), ValueError, "delta", "nan")
+row(H, "delta-string", no_tmp(lambda: fcnn.HuberLoss(delta="1")), TypeError, "delta must be a number",
+    "'1'")
 
 # -- networks -----------------------------------------------------------------
 S = "Sequential"

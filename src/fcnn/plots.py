@@ -1,4 +1,4 @@
-"""Plots: the loss curve, the confusion matrix and the lab's optimizer path.
+"""Plots: the loss curve, the confusion matrix, regression plots and the lab's optimizer path.
 
 Every function builds a :class:`matplotlib.figure.Figure` directly, without
 pyplot, so it draws the same on a headless server, in a test and in a
@@ -29,7 +29,14 @@ from .parameter import Parameter
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["optimizer_path", "plot_confusion_matrix", "plot_loss", "plot_optimizer_path"]
+__all__ = [
+    "optimizer_path",
+    "plot_confusion_matrix",
+    "plot_loss",
+    "plot_optimizer_path",
+    "plot_predicted_vs_true",
+    "plot_residuals",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -44,8 +51,10 @@ def plot_loss(
     train_loss: Sequence[float],
     val_loss: Sequence[float] | None = None,
     *,
-    log_scale: bool = False,
+    log_scale: bool | None = None,
     epochs: Sequence[float] | None = None,
+    best_epoch: int | None = None,
+    interrupted: bool = False,
     title: str = "Loss",
     path: PathLike | None = None,
 ) -> Figure:
@@ -57,11 +66,17 @@ def plot_loss(
         Training loss after each epoch.
     val_loss : sequence of float, length E, optional
         Validation loss at the same epochs. NaN marks an epoch without one.
-    log_scale : bool, default False
-        Logarithmic y axis (non-positive values cannot be shown on it).
+    log_scale : bool or None, default None
+        Logarithmic y axis (non-positive values cannot be shown on it). ``None``
+        chooses it when the positive values span more than two decades (a large
+        first epoch would otherwise flatten the rest of a linear axis).
     epochs : sequence of float, length E, optional
         The x position of each value; default 1, 2, ..., E. The lab recorded
         the loss every 10th epoch: pass ``epochs=range(0, 2000, 10)``.
+    best_epoch : int, optional
+        The epoch whose weights were kept (early stopping): a dashed line and a dot.
+    interrupted : bool, default False
+        Training was stopped by Ctrl-C: the last epoch is marked so.
     title : str
     path : str or path, optional
         Where to save the figure.
@@ -100,6 +115,8 @@ def plot_loss(
             )
         if not np.isfinite(x).all():
             raise NonFiniteError(f"{who}: epochs must be finite numbers")
+    if log_scale is None:
+        log_scale = _spans_decades(curves.values())
     for label, values in curves.items():
         curves[label] = _drawable(values, x, label, log_scale, who)
 
@@ -107,8 +124,9 @@ def plot_loss(
     ax = fig.add_subplot()
     for label, values in curves.items():
         ax.plot(x, values, label=label, marker="o" if values.size == 1 else None)
+    _mark_epochs(ax, x, curves, best_epoch, interrupted, who)
     ax.set_xlabel("Epoch")
-    ax.set_ylabel("Loss")
+    ax.set_ylabel("Loss" + (" (log scale)" if log_scale else ""))
     ax.set_title(title)
     if log_scale:
         ax.set_yscale("log")
@@ -119,6 +137,31 @@ def plot_loss(
     ax.grid(True, which="major", alpha=0.3)
     ax.legend()
     return _finish(fig, path)
+
+
+def _spans_decades(curves: Iterable[np.ndarray]) -> bool:
+    with np.errstate(invalid="ignore"):
+        values = np.concatenate([c[np.isfinite(c) & (c > 0) & (np.abs(c) <= _MAX_LOSS)]
+                                 for c in curves])
+    return bool(values.size >= 2 and values.max() > 100 * values.min())
+
+
+def _mark_epochs(ax: Any, x: np.ndarray, curves: dict[str, np.ndarray], best_epoch: int | None,
+                 interrupted: bool, who: str) -> None:
+    if best_epoch is not None:
+        if isinstance(best_epoch, bool) or not isinstance(best_epoch, (int, np.integer)):
+            raise TypeError(f"{who}: best_epoch must be an int epoch, got {best_epoch!r}")
+        if not 1 <= best_epoch <= x.size:
+            raise ValueError(f"{who}: best_epoch {best_epoch} is outside the curve's 1..{x.size}")
+        at = x[best_epoch - 1]
+        ax.axvline(at, color="0.4", linestyle="--", linewidth=1,
+                   label=f"best epoch {best_epoch:d} (weights kept)")
+        watched = curves.get("validation", curves["train"])
+        if np.isfinite(watched[best_epoch - 1]):
+            ax.plot([at], [watched[best_epoch - 1]], "o", color="0.2")
+    if interrupted:
+        ax.axvline(x[-1], color="tab:red", linestyle=":", linewidth=1.5,
+                   label=f"interrupted (Ctrl-C) after epoch {x[-1]:g}")
 
 
 def plot_confusion_matrix(
@@ -186,24 +229,82 @@ def plot_confusion_matrix(
         names = [str(name) for name in class_names]
 
     matrix = confusion_matrix(true, pred, labels=np.arange(n_classes), normalize=normalize)
-    side = max(4.8, 0.55 * n_classes + 2.6)
+    side = min(14.0, max(4.8, 0.55 * n_classes + 2.6))
     fig = _figure(figsize=(side + 1.0, side))
     ax = fig.add_subplot()
     display = ConfusionMatrixDisplay(confusion_matrix=matrix, display_labels=names)
     rotation = 45 if max(len(name) for name in names) > 4 and n_classes > 2 else "horizontal"
+    # Past ~30 classes numbers in cells are unreadable at any font: colours alone then.
+    font = max(5.0, min(10.0, 200.0 / n_classes))
     display.plot(
         ax=ax,
         cmap=cmap,
         values_format=".2f" if normalize else "d",
         xticks_rotation=rotation,
         colorbar=True,
+        include_values=n_classes <= 30,
+        text_kw={"fontsize": font},
     )
+    ax.tick_params(labelsize=max(5.0, min(10.0, 240.0 / n_classes)))
     if rotation != "horizontal":
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
             label.set_rotation_mode("anchor")
     ax.set_title(title)
     return _finish(fig, path)
+
+
+def plot_predicted_vs_true(
+    y_true: Any, y_pred: Any, *, title: str = "Predicted vs true",
+    path: PathLike | None = None,
+) -> Figure:
+    """A regression's predictions against the true values, with the diagonal y = x.
+
+    ``y_true`` and ``y_pred``: array_like of shape (N,), finite.
+    """
+    true, pred = _pair(y_true, y_pred, "plot_predicted_vs_true")
+    fig = _figure(figsize=(5.4, 5.0))
+    ax = fig.add_subplot()
+    ax.scatter(true, pred, s=12, alpha=0.6, edgecolors="none")
+    low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    ax.plot([low, high], [low, high], color="0.3", linestyle="--", linewidth=1,
+            label="perfect prediction")
+    ax.set_xlabel("True value")
+    ax.set_ylabel("Predicted value")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left")
+    return _finish(fig, path)
+
+
+def plot_residuals(
+    y_true: Any, y_pred: Any, *, title: str = "Residuals", path: PathLike | None = None,
+) -> Figure:
+    """Residuals ``y_true - y_pred`` against the prediction, around the zero line.
+
+    ``y_true`` and ``y_pred``: array_like of shape (N,), finite.
+    """
+    true, pred = _pair(y_true, y_pred, "plot_residuals")
+    fig = _figure(figsize=(6.0, 4.2))
+    ax = fig.add_subplot()
+    ax.scatter(pred, true - pred, s=12, alpha=0.6, edgecolors="none")
+    ax.axhline(0.0, color="0.3", linestyle="--", linewidth=1)
+    ax.set_xlabel("Predicted value")
+    ax.set_ylabel("Residual (true - predicted)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    return _finish(fig, path)
+
+
+def _pair(y_true: Any, y_pred: Any, who: str) -> tuple[np.ndarray, np.ndarray]:
+    true = as_float_array(y_true, f"{who} (y_true)", np.dtype(np.float64)).reshape(-1)
+    pred = as_float_array(y_pred, f"{who} (y_pred)", np.dtype(np.float64)).reshape(-1)
+    if true.shape != pred.shape or true.size == 0:
+        raise ShapeError(f"{who}: y_true and y_pred must be non-empty and of one length, got "
+                         f"{np.shape(y_true)} and {np.shape(y_pred)}")
+    if not (np.isfinite(true).all() and np.isfinite(pred).all()):
+        raise NonFiniteError(f"{who}: y_true and y_pred must be finite")
+    return true, pred
 
 
 def optimizer_path(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_float_array, check_finite, choice, number, positive_int, resolve_dtype
-from .errors import NotReadyError, ShapeError
+from .errors import ShapeError
 from .init import RNGLike
 from .layers import Layer
 from .parameter import Parameter
@@ -36,7 +36,6 @@ def _flag(value: Any, name: str, who: str) -> bool:
 class _Norm(Layer):
     """What the two normalization layers share: the checked input, the dtype, the repr."""
 
-    _cache = ("_xhat", "_inv_std")
     num_features: int
 
     @property
@@ -62,10 +61,6 @@ class _Norm(Layer):
             return " (a single sample needs shape (1, n): use X.reshape(1, -1))"
         return ""
 
-    def _checked_grad(self, dLdy: Any) -> np.ndarray:
-        if self._xhat is None:
-            raise NotReadyError(f"{self!r}: call forward() before backward()")
-        return self._grad_output(dLdy, self._xhat)
 
 
 @register_layer
@@ -97,6 +92,8 @@ class BatchNorm1d(_Norm):
     form is not supported. A training batch needs N >= 2.
     """
 
+    _cache = ("_xc", "_inv_std")
+
     def __init__(
         self,
         num_features: int,
@@ -123,8 +120,8 @@ class BatchNorm1d(_Norm):
             self.register_buffer("num_batches_tracked", np.array(0, np.int64))
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
-        self._xhat: np.ndarray | None = None  # (N, C), the normalized input
-        self._inv_std: np.ndarray | None = None  # (C,), 1 / sqrt(var + eps)
+        self._xc: np.ndarray | None = None  # (N, C), the centred input X - mean
+        self._inv_std: np.ndarray | None = None  # (C,), 1 / sigma = 1 / sqrt(var + eps)
         self._batch_stats = False  # whether the last forward normalized with the batch's statistics
 
     @classmethod
@@ -145,13 +142,12 @@ class BatchNorm1d(_Norm):
         else:
             inv_std = 1 / np.sqrt(self.running_var + self.eps)
             xc = X - self.running_mean
-        xhat = xc
-        xhat *= inv_std
-        self._xhat, self._inv_std = xhat, inv_std
-        if not self.affine:
-            return xhat.copy()
-        y = xhat * self.weight._weights
-        y += self.bias._weights
+        # xhat = xc * inv_std is never formed: y = xc * (gamma / sigma) + beta takes one pass
+        # fewer, and backward reads xhat's sums off xc's (see there)
+        self._xc, self._inv_std = xc, inv_std
+        y = xc * (inv_std if self.weight is None else self.weight._weights * inv_std)
+        if self.bias is not None:
+            y += self.bias._weights
         return y
 
     def _batch_normalize(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -182,25 +178,24 @@ class BatchNorm1d(_Norm):
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         """dLdy: (N, C) -> dL/dX: (N, C); adds dL/dgamma and dL/dbeta, both (C,)."""
-        dLdy = self._checked_grad(dLdy)
-        xhat, inv_std = self._xhat, self._inv_std
+        dLdy = self._grad_output(dLdy, self._xc)
+        xc, inv_std = self._xc, self._inv_std  # xhat = xc * inv_std
         dbeta = np.add.reduce(dLdy, axis=0)  # sum(dLdy)
-        dgamma = np.einsum("ij,ij->j", dLdy, xhat)  # sum(dLdy * xhat)
+        dgamma = np.einsum("ij,ij->j", dLdy, xc)
+        dgamma *= inv_std  # sum(dLdy * xhat)
         if self.affine:
-            gamma = self.weight._weights
-            self.weight.add_grad(np.positive, dgamma)  # (np.positive: the identity with out=)
+            self.weight.add_grad(np.positive, dgamma)  # (np.positive: the identity, with out=)
             self.bias.add_grad(np.positive, dbeta)
-            scale = gamma * inv_std
+            k = self.weight._weights * inv_std  # gamma / sigma
         else:
-            scale = inv_std
+            k = inv_std
+        dLdX = dLdy * k
         if not self._batch_stats:  # eval mode: the statistics are constants
-            return dLdy * scale
+            return dLdX
         # dL/dX = gamma / (N sigma) * (N dLdy - sum(dLdy) - xhat * sum(dLdy * xhat))
         N = dLdy.shape[0]
-        dLdX = xhat * dgamma
-        dLdX += dbeta
-        np.subtract(dLdy * N, dLdX, out=dLdX)
-        dLdX *= scale / N
+        dLdX -= xc * (k * inv_std * dgamma / N)
+        dLdX -= k * dbeta / N
         return dLdX
 
     def get_config(self) -> dict[str, Any]:
@@ -237,6 +232,8 @@ class LayerNorm(_Norm):
 
     Shapes: ``X`` and ``y`` are ``(N, C)``.
     """
+
+    _cache = ("_xhat", "_inv_std")
 
     def __init__(
         self,
@@ -297,7 +294,7 @@ class LayerNorm(_Norm):
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         """dLdy: (N, C) -> dL/dX: (N, C); adds dL/dweight and dL/dbias, both (C,)."""
-        dLdy = self._checked_grad(dLdy)
+        dLdy = self._grad_output(dLdy, self._xhat)
         xhat, inv_std = self._xhat, self._inv_std
         if self.weight is not None:
             self.weight.add_grad(np.einsum, "ij,ij->j", dLdy, xhat)  # sum over the batch of dLdy * xhat

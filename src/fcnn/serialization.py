@@ -12,30 +12,39 @@ are heavy dependencies for a handful of matrices. A safetensors file is an
 tensor bytes: nothing in it is ever executed, the JSON header carries the
 architecture, and PyTorch, JAX, Rust and the Hugging Face tools read it.
 
-Layout of a file written by ``save``:
+Layout of a file written by ``save`` (format version 2):
 
-* tensors ``layers.{i}.weight`` ``(in_features, out_features)`` and
-  ``layers.{i}.bias`` ``(out_features,)`` for each ``Linear`` at index ``i``
-  (fcnn's ``(in, out)`` orientation, the transpose of PyTorch's), all float32
-  or all float64;
-* tensors ``metadata.{key}`` for each NumPy array passed as metadata;
+* the model's ``state_dict()``, parameters and buffers, under PyTorch-style keys
+  (``"0.weight"``, ``"1.running_mean"``; ``"weight"`` for a bare layer) in fcnn's
+  shapes (``Linear.weight`` is ``(in_features, out_features)``);
+* a tensor ``metadata.{key}`` for each NumPy array passed as metadata;
 * header metadata (strings, as safetensors requires): ``format`` = ``"fcnn"``,
-  ``format_version`` = ``"1"``, ``fcnn_version``, ``architecture`` (JSON:
-  container class, dtype and each layer's type and ``get_config()``) and
-  ``metadata`` (JSON of the other metadata values).
+  ``format_version`` = ``"2"``, ``fcnn_version``, ``layout`` = ``"fcnn"``,
+  ``architecture`` (JSON ``{"type": name, "config": config}``: a layer's registered
+  name and ``get_config()``; a ``Sequential`` or ``NeuralNetwork`` has the config
+  ``{"layers": [...]}``, nested as deep as the model) and ``metadata`` (JSON of the
+  other metadata values).
 
-Writing uses the ``safetensors`` package. Reading does not: ``load`` parses the
-format itself so it can check everything a hostile file could get wrong
-before it allocates anything (file size, foreign formats, header length,
-every tensor's dtype, shape and byte range), and so that memory stays bounded
-by the size of the file. Layer types are looked up in ``fcnn.layers.LAYERS``;
-nothing is ever imported by a name read from a file.
+fcnn 0.1's files (format version 1: keys ``layers.{i}.weight``, one dtype beside
+the list of layers) load too.
+
+Both directions go through the ``safetensors`` package, which checks the format
+itself. Before it, ``load`` checks what the package does not: that the path is a
+regular file, foreign formats (pickle, zip, ...), fcnn's header-size cap and
+duplicate JSON keys. After it come fcnn's own checks: layer types only from
+``fcnn.registry.LAYERS`` (nothing is ever imported by a name read from a file),
+config keys against each constructor's signature, a size bound before anything
+is built (so memory stays bounded by the file's size), and every tensor's key,
+shape, dtype and finiteness against the model the architecture builds. No layer
+type is named here: everything goes through the layer contract.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
+import functools
 import inspect
 import json
 import math
@@ -43,6 +52,7 @@ import os
 import secrets
 import stat
 import struct
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,45 +60,31 @@ import numpy as np
 
 from ._version import __version__
 from .errors import ModelFileError, NonFiniteError, ShapeError
-from .layers import LAYERS, Layer, Linear, ReLU
+from .layers import Layer
 from .network import NeuralNetwork, Sequential
+from .registry import LAYERS
 
-__all__ = ["FORMAT_VERSION", "MAX_HEADER_BYTES", "load", "save"]
+__all__ = ["FORMAT_VERSION", "LAYOUTS", "MAX_HEADER_BYTES", "load", "save"]
 
 #: Version of the file layout this module writes and the newest it reads.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 #: Largest JSON header ``load`` accepts (and ``save`` writes): 10 MiB.
 MAX_HEADER_BYTES = 10 * 2**20
 
+#: ``save(..., layout=)``: the tensors' keys and shapes, by name. ``"fcnn"`` is the
+#: model's own ``state_dict()``; another layout (PyTorch's) registers its function here.
+LAYOUTS: dict[str, Callable[[Layer], dict[str, np.ndarray]]] = {"fcnn": lambda model: model.state_dict()}
+
 _FORMAT = "fcnn"
 _METADATA_PREFIX = "metadata."
 _MAX_NDIM = 32
-
-# safetensors dtype codes and the little-endian NumPy dtypes they stand for.
-_DTYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype("|b1"),
-    "U8": np.dtype("|u1"),
-    "I8": np.dtype("|i1"),
-    "U16": np.dtype("<u2"),
-    "I16": np.dtype("<i2"),
-    "U32": np.dtype("<u4"),
-    "I32": np.dtype("<i4"),
-    "U64": np.dtype("<u8"),
-    "I64": np.dtype("<i8"),
-    "F16": np.dtype("<f2"),
-    "F32": np.dtype("<f4"),
-    "F64": np.dtype("<f8"),
-}
-_WEIGHT_DTYPES = {"F32": "float32", "F64": "float64"}
-
-# Tensors of each layer type that has parameters, in ``parameters()`` order.
-# A new parametric layer in LAYERS needs an entry here (and its shapes in
-# ``_expected_shapes``) before it can be saved.
-_PARAM_NAMES: dict[type[Layer], tuple[str, ...]] = {Linear: ("weight", "bias")}
-
-# Constructor arguments the loader supplies itself; a file never sets them.
-_LOADER_ARGS = frozenset({"init", "rng", "dtype"})
+_CONTAINERS: dict[str, type[Sequential]] = {"Sequential": Sequential, "NeuralNetwork": NeuralNetwork}
+# A file never sets a random source or an initializer: the saved values replace them.
+_NEVER_SAVED = frozenset({"rng", "init"})
+# Elements a configuration may claim beyond what the file's tensors hold (layers
+# with a size argument but no state, such as a LayerNorm without affine parameters).
+_SIZE_SLACK = 2**20
 
 # First bytes of formats people mistake for model files.
 _FOREIGN = (
@@ -99,6 +95,13 @@ _FOREIGN = (
     (b"\x1f\x8b", "a gzip file"),
     (b"\x89HDF", "an HDF5 file"),
 )
+# The safetensors package's refusals, in words that say what is wrong with the file.
+_FORMAT_FAULTS = (
+    ("invalid offset", "tensors overlap or leave a gap between them: the file is corrupted or "
+                       "tampered with"),
+    ("invalid shape, data type, or offset", "a tensor's shape and dtype do not match its byte "
+     "range, or it reaches past the end of the data: the file is truncated or corrupted"),
+)
 
 _SAVE_HELP = "fcnn.load only reads files written by fcnn.save (safetensors)"
 
@@ -108,18 +111,23 @@ _SAVE_HELP = "fcnn.load only reads files written by fcnn.save (safetensors)"
 # ----------------------------------------------------------------------------
 
 
-def save(model: Layer, path: str | os.PathLike[str], /, **metadata: Any) -> None:
+def save(model: Layer, path: str | os.PathLike[str], /, *, layout: str = "fcnn",
+         **metadata: Any) -> None:
     """Write ``model`` and ``metadata`` to ``path``, atomically.
 
     Parameters
     ----------
     model : Sequential, NeuralNetwork or a single layer
-        Its layers must be fcnn's own (``fcnn.layers.LAYERS``), its weights
-        all float32 or all float64, and finite. A bare layer (e.g. a
-        ``Linear``) is saved as it is and ``load`` returns it bare.
+        Every layer must be registered (``fcnn.registry.LAYERS``; ``@fcnn.register_layer``
+        for your own), Sequentials may nest, the parameters must be all float32 or all
+        float64, and parameters and buffers finite. A bare layer is saved as it is and
+        ``load`` returns it bare.
     path : str or os.PathLike
         The file to write, conventionally ``*.safetensors``. Its directory must
         exist (``save`` does not create directories).
+    layout : str, default "fcnn"
+        The tensors' keys and shapes, one of ``LAYOUTS``: ``"fcnn"`` is the model's
+        ``state_dict()``, which ``load`` reads.
     **metadata
         Saved beside the weights and returned by ``load`` as
         ``model.metadata``. Values may be ``None``, bool, int, float, str,
@@ -136,11 +144,11 @@ def save(model: Layer, path: str | os.PathLike[str], /, **metadata: Any) -> None
     Raises
     ------
     TypeError
-        ``model`` is not an fcnn model, holds a layer fcnn cannot save, or a
+        ``model`` is not an fcnn model, holds an unregistered layer, or a
         metadata value has an unsupported type (the message names the key).
     ValueError
-        Mixed dtypes, Linear layers whose sizes do not chain
-        (``ShapeError``), NaN/inf weights (``NonFiniteError``), or a header
+        Mixed dtypes, layers whose feature counts do not chain (``ShapeError``),
+        NaN/inf weights (``NonFiniteError``), an unknown ``layout``, or a header
         larger than ``MAX_HEADER_BYTES``.
     OSError
         The directory is missing (``FileNotFoundError``), ``path`` is a
@@ -154,140 +162,140 @@ def save(model: Layer, path: str | os.PathLike[str], /, **metadata: Any) -> None
     killed. On any error the temporary file is removed and the previous file
     is left untouched. Nothing is written when a check fails.
     """
-    container, layers = _unwrap(model)
+    model = _unwrap(model)
     target = _as_path(path, "fcnn.save")
-    dtype = _model_dtype(layers)
-    message = _chain_error(_linear_sizes(layers))
+    architecture = _architecture_json(model)
+    tensors = _state_tensors(model, layout)
+    arrays, values = _split_metadata({**_existing_metadata(model), **metadata})
+    tensors.update((_METADATA_PREFIX + key, array) for key, array in arrays.items())
+    header = {
+        "format": _FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "fcnn_version": __version__,
+        "layout": layout,
+        "architecture": architecture,
+        # NaN and inf are allowed in user metadata (a metric can be inf); Python's json reads them.
+        "metadata": json.dumps(values),
+    }
+    _atomic_write(target, _encode(tensors, header))
+
+
+def _unwrap(model: Any) -> Layer:
+    """The fcnn model to save from what the caller passed (where converters plug in)."""
+    if isinstance(model, Layer):
+        return model
+    raise TypeError(
+        "fcnn.save expected an fcnn model (Sequential, NeuralNetwork or a layer) as its first "
+        f"argument, got {type(model).__name__}"
+    )
+
+
+def _architecture_json(model: Layer) -> str:
+    """The architecture as JSON, after the checks that make the model loadable."""
+    spec = _spec(model, "the model")
+    message = _mixed_dtypes(model)
+    if message:
+        raise ValueError(f"fcnn.save: {message} (rebuild the model with a single dtype)")
+    message = _chain_error(model)
     if message:
         raise ShapeError(f"fcnn.save: {message}; this model cannot run, so it is not saved")
+    try:
+        return json.dumps(spec, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"fcnn.save: a layer's get_config() is not plain JSON ({exc})") from None
 
-    tensors: dict[str, np.ndarray] = {}
-    for i, layer in enumerate(layers):
-        for name, param in _named_parameters(layer):
-            key = f"layers.{i}.{name}"
-            bad = int(np.count_nonzero(~np.isfinite(param.weights)))
+
+def _spec(layer: Layer, where: str) -> dict[str, Any]:
+    """``{"type": registered name, "config": get_config()}``, containers recursively."""
+    if isinstance(layer, Sequential):
+        if not layer.layers:
+            raise ValueError(f"fcnn.save: {where} has no layers")
+        kind = "NeuralNetwork" if _is_lab_network(layer) else "Sequential"
+        children = [_spec(child, _child(where, i)) for i, child in enumerate(layer.layers)]
+        return {"type": kind, "config": {"layers": children}}
+    cls = type(layer)
+    name = next((name for name, registered in LAYERS.items() if registered is cls), None)
+    if name is None:
+        raise TypeError(
+            f"fcnn.save: {where} is a {cls.__module__}.{cls.__qualname__}, which fcnn cannot save "
+            f"until it is registered (@fcnn.register_layer); registered layers are "
+            f"{', '.join(sorted(LAYERS))}"
+        )
+    return {"type": name, "config": layer.get_config()}
+
+
+def _child(where: str, i: int) -> str:
+    return f"layer {i}" if where == "the model" else f"{where}.{i}"
+
+
+@functools.cache
+def _lab_layer_types() -> tuple[type, ...]:
+    return tuple(type(layer) for layer in NeuralNetwork(1, 1, 1).layers)
+
+
+def _is_lab_network(model: Sequential) -> bool:
+    """True for a NeuralNetwork that still has the lab's five layers."""
+    return type(model) is NeuralNetwork and tuple(map(type, model.layers)) == _lab_layer_types()
+
+
+def _mixed_dtypes(model: Layer) -> str | None:
+    dtypes = {param.dtype for param in model.parameters()}
+    if len(dtypes) > 1:
+        return f"the model mixes dtypes {sorted(map(str, dtypes))}; a model file holds one dtype"
+    return None
+
+
+def _leaves(model: Layer, where: str = "the model") -> Iterator[tuple[str, Layer]]:
+    if isinstance(model, Sequential):
+        for i, child in enumerate(model.layers):
+            yield from _leaves(child, _child(where, i))
+    else:
+        yield where, model
+
+
+def _chain_error(model: Layer) -> str | None:
+    """Say where a layer is given a number of features it does not take, if one is.
+
+    Each layer runs, as a shallow copy in eval mode (the model's own caches stay as they
+    are), on one row of zeros; ``in_features`` says what a layer takes.
+    """
+    width, source = None, ""
+    dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float64))
+    for where, layer in _leaves(model):
+        takes = getattr(layer, "in_features", None)
+        if width is not None and takes is not None and takes != width:
+            return f"layers do not chain: {source} gives {width} features but {where} takes {takes}"
+        width = width if width is not None else takes
+        if width is None:
+            continue
+        probe = copy.copy(layer)
+        probe.training = False
+        try:
+            output = probe.forward(np.zeros((1, width), dtype))
+        except Exception:  # a layer that cannot run on zeros: its own forward will say why
+            return None
+        given = output.shape[1] if output.ndim == 2 else None
+        # name the layer that set the width (a Linear), not the activations after it
+        width, source = given, (source if given == width and source else where)
+    return None
+
+
+def _state_tensors(model: Layer, layout: str) -> dict[str, np.ndarray]:
+    """The model's tensors in ``layout``, each checked finite."""
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise ValueError(f"fcnn.save: layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
+    tensors = {}
+    for key, array in LAYOUTS[layout](model).items():
+        if array.dtype.kind == "f":
+            bad = int(np.count_nonzero(~np.isfinite(array)))
             if bad:
                 raise NonFiniteError(
                     f"fcnn.save: {key} holds {bad} NaN or infinite value(s); a model file must "
                     "hold finite weights (restore the last good weights first)"
                 )
-            tensors[key] = np.ascontiguousarray(param.weights)
-
-    values = dict(_existing_metadata(model))
-    values.update(metadata)
-    json_metadata: dict[str, Any] = {}
-    for key, value in values.items():
-        if not isinstance(key, str):
-            raise TypeError(f"fcnn.save: metadata keys must be str, got {key!r}")
-        array = _metadata_array(value, key)
-        if array is not None:
-            tensors[_METADATA_PREFIX + key] = array
-        else:
-            json_metadata[key] = _json_value(value, f"metadata[{key!r}]", set())
-
-    architecture = {
-        "model": container,
-        "dtype": dtype.name,
-        "layers": [
-            {"type": type(layer).__name__, "config": layer.get_config()} for layer in layers
-        ],
-    }
-    header = {
-        "format": _FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "fcnn_version": __version__,
-        "architecture": json.dumps(architecture, allow_nan=False),
-        # NaN and inf are allowed in user metadata (a metric can be inf); Python's
-        # json reads them back.
-        "metadata": json.dumps(json_metadata),
-    }
-
-    from safetensors.numpy import save as safetensors_bytes
-
-    data = safetensors_bytes(tensors, metadata=header)
-    (header_bytes,) = struct.unpack("<Q", data[:8])
-    if header_bytes > MAX_HEADER_BYTES:
-        raise ValueError(
-            f"fcnn.save: the file header would be {header_bytes} bytes, over the "
-            f"{MAX_HEADER_BYTES}-byte limit that fcnn.load accepts; store large metadata "
-            "(long lists) as NumPy arrays, which go into tensors"
-        )
-    _atomic_write(target, data)
-
-
-def _unwrap(model: Any) -> tuple[str, list[Layer]]:
-    """Return the container's name ("Sequential", "NeuralNetwork" or "Layer")
-    and the layers to save, checking that each is one fcnn can load."""
-    if isinstance(model, Sequential):
-        layers = list(model.layers)
-        if not layers:
-            raise ValueError("fcnn.save: the model has no layers")
-        container = "NeuralNetwork" if _is_lab_network(model) else "Sequential"
-    elif isinstance(model, Layer):
-        layers, container = [model], "Layer"
-    else:
-        raise TypeError(
-            "fcnn.save expected an fcnn model (Sequential, NeuralNetwork or a layer) as its first "
-            f"argument, got {type(model).__name__}"
-        )
-    for i, layer in enumerate(layers):
-        cls = type(layer)
-        if LAYERS.get(cls.__name__) is not cls:
-            nested = ""
-            if isinstance(layer, Sequential):
-                nested = " (flatten nested Sequentials into one)"
-            raise TypeError(
-                f"fcnn.save: layer {i} is a {cls.__module__}.{cls.__qualname__}, which fcnn cannot "
-                f"save{nested}; savable layers are {', '.join(sorted(LAYERS))}"
-            )
-        if layer.parameters() and cls not in _PARAM_NAMES:
-            raise TypeError(
-                f"fcnn.save: fcnn does not know how to store the parameters of {cls.__name__}"
-            )
-    return container, layers
-
-
-def _is_lab_network(model: Sequential) -> bool:
-    """True for a NeuralNetwork that still has the lab's five layers."""
-    if type(model) is not NeuralNetwork:
-        return False
-    return [type(layer) for layer in model.layers] == [Linear, ReLU, Linear, ReLU, Linear]
-
-
-def _model_dtype(layers: list[Layer]) -> np.dtype:
-    dtypes = {param.dtype for layer in layers for param in layer.parameters()}
-    if len(dtypes) > 1:
-        raise ValueError(
-            f"fcnn.save: the model mixes dtypes {sorted(str(d) for d in dtypes)}; a model file "
-            "holds one dtype (rebuild the model with a single dtype)"
-        )
-    return dtypes.pop() if dtypes else np.dtype(np.float64)
-
-
-def _linear_sizes(layers: list[Layer]) -> list[tuple[int, int] | None]:
-    return [
-        (layer.in_features, layer.out_features) if isinstance(layer, Linear) else None
-        for layer in layers
-    ]
-
-
-def _chain_error(sizes: list[tuple[int, int] | None]) -> str | None:
-    """Say where consecutive Linear layers' sizes do not match, if they don't.
-
-    ``sizes`` holds each layer's ``(in_features, out_features)``, None for
-    the element-wise layers in between.
-    """
-    previous: tuple[int, int] | None = None  # (index, out_features)
-    for i, size in enumerate(sizes):
-        if size is None:
-            continue
-        if previous is not None and previous[1] != size[0]:
-            return (
-                f"Linear layers do not chain: layer {previous[0]} gives {previous[1]} features "
-                f"but layer {i} takes {size[0]}"
-            )
-        previous = (i, size[1])
-    return None
+        # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+        tensors[key] = array if array.flags.c_contiguous else array.copy(order="C")
+    return tensors
 
 
 def _existing_metadata(model: Any) -> dict[str, Any]:
@@ -302,11 +310,26 @@ def _existing_metadata(model: Any) -> dict[str, Any]:
     return existing
 
 
+def _split_metadata(values: dict[Any, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The metadata stored as tensors (numeric arrays) and as JSON (everything else)."""
+    arrays: dict[str, np.ndarray] = {}
+    plain: dict[str, Any] = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise TypeError(f"fcnn.save: metadata keys must be str, got {key!r}")
+        array = _metadata_array(value, key)
+        if array is not None:
+            arrays[key] = array
+        else:
+            plain[key] = _json_value(value, f"metadata[{key!r}]", set())
+    return arrays, plain
+
+
 def _metadata_array(value: Any, key: str) -> np.ndarray | None:
     """A top-level numeric array, ready to store as a tensor; None otherwise."""
     if not isinstance(value, np.ndarray) or value.dtype.kind in "UO":
         return None
-    if value.dtype.kind not in "biuf" or value.dtype.newbyteorder("<") not in _DTYPES.values():
+    if value.dtype.kind not in "biuf" or value.dtype.itemsize > 8:
         raise TypeError(
             f"fcnn.save: metadata[{key!r}] is an array of dtype {value.dtype}; arrays must be "
             "bool, int, uint or float (16, 32 or 64 bits)"
@@ -315,7 +338,6 @@ def _metadata_array(value: Any, key: str) -> np.ndarray | None:
         raise TypeError(
             f"fcnn.save: metadata[{key!r}] has {value.ndim} dimensions, at most {_MAX_NDIM}"
         )
-    # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
     return value if value.flags.c_contiguous else value.copy(order="C")
 
 
@@ -364,6 +386,20 @@ def _json_value(value: Any, where: str, seen: set[int]) -> Any:
         f"fcnn.save: {where} is a {type(value).__name__}; metadata values must be None, bool, "
         "int, float, str, lists or dicts of those, or NumPy arrays"
     )
+
+
+def _encode(tensors: dict[str, np.ndarray], header: dict[str, str]) -> bytes:
+    from safetensors.numpy import save as safetensors_bytes
+
+    data = safetensors_bytes(tensors, metadata=header)
+    (header_bytes,) = struct.unpack("<Q", data[:8])
+    if header_bytes > MAX_HEADER_BYTES:
+        raise ValueError(
+            f"fcnn.save: the file header would be {header_bytes} bytes, over the "
+            f"{MAX_HEADER_BYTES}-byte limit that fcnn.load accepts; store large metadata "
+            "(long lists) as NumPy arrays, which go into tensors"
+        )
+    return data
 
 
 def _as_path(path: Any, who: str) -> Path:
@@ -445,8 +481,12 @@ def _fsync_directory(directory: Path) -> None:
 # ----------------------------------------------------------------------------
 
 
+class _Refused(Exception):
+    """What is wrong with the file; ``load`` turns it into a ModelFileError naming the file."""
+
+
 def load(path: str | os.PathLike[str]) -> Layer:
-    """Read a model written by ``fcnn.save``.
+    """Read a model written by ``fcnn.save`` (by this fcnn or by fcnn 0.1).
 
     Parameters
     ----------
@@ -470,391 +510,100 @@ def load(path: str | os.PathLike[str]) -> Layer:
         Nothing exists at ``path``. Other file-system errors (permissions)
         propagate as ``OSError`` too.
     ModelFileError
-        Anything wrong with what ``path`` holds: a directory, an empty,
-        truncated, corrupted or foreign file (pickle, npz, zip, a safetensors
-        file not written by fcnn), a header over ``MAX_HEADER_BYTES``, tensors
-        outside the file, missing or extra tensors, wrong shapes or dtypes,
-        unknown layer types, Linear sizes that do not chain, NaN/inf weights,
-        or a newer format version. The message names the file and the fault.
+        Anything wrong with what ``path`` holds: a directory or another file that
+        is not a regular one, an empty, truncated, corrupted or foreign file
+        (pickle, npz, zip, a safetensors file not written by fcnn), a header over
+        ``MAX_HEADER_BYTES`` or with duplicate keys, missing or extra tensors,
+        wrong shapes or dtypes, unknown layer types or config keys, a config that
+        claims more than the file holds, layers that do not chain, NaN/inf
+        weights, or a newer format version. The message names the file and the
+        fault.
 
     Notes
     -----
     Nothing in the file is executed or imported, and memory stays bounded by
-    the file's size: every declared length and shape is checked against the
-    file before anything is allocated, and the tensor bytes are read only
-    after the whole header has been validated.
+    the file's size: the header is checked before the rest is read, and no
+    layer is built before the product of the sizes in every config (``in *
+    out`` for a Linear) is found within the elements the file's tensors hold.
     """
     source = _as_path(path, "fcnn.load")
-    reader = _Reader(source)
-    with reader.open() as handle:
-        header, data_size = reader.header(handle)
-        file_meta = reader.fcnn_metadata(header)
-        table = reader.tensor_table(header, data_size)
-        architecture = reader.architecture(file_meta)
-        user_json = reader.user_metadata(file_meta)
-        plan = reader.plan(architecture, table)
-        data = handle.read(data_size)
-        if len(data) != data_size:
-            raise reader.error("the file shrank while it was read (truncated)")
-    arrays = {name: reader.array(data, name, spec) for name, spec in table.items()}
-    model = reader.build(architecture, plan, arrays)
-
-    metadata: dict[str, Any] = dict(user_json)
-    for name, array in arrays.items():
-        if name.startswith(_METADATA_PREFIX):
-            key = name[len(_METADATA_PREFIX) :]
-            if key in metadata:
-                raise reader.error(f"metadata key {key!r} is stored both as JSON and as a tensor")
-            # A copy: writable, native byte order, and not a view that keeps
-            # the whole file's bytes alive.
-            metadata[key] = array.astype(array.dtype.newbyteorder("="), copy=True)
+    try:
+        raw = _read(source)
+        header = _header(raw)
+        tensors = _unpack(raw, header)
+        meta = _fcnn_metadata(header)
+        spec, tensors = _architecture(meta, tensors)
+        metadata = _user_metadata(meta, tensors)
+        model = _build(spec, tensors)
+    except _Refused as exc:
+        raise ModelFileError(f"cannot load {str(source)!r}: {exc}") from None
+    except RecursionError:
+        raise ModelFileError(f"cannot load {str(source)!r}: the architecture is nested too "
+                             "deeply") from None
     model.eval()
     model.metadata = metadata  # type: ignore[attr-defined]
     return model
 
 
-class _Reader:
-    """The checks ``load`` runs, in order, each failing with a ModelFileError
-    that names the file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def error(self, reason: str) -> ModelFileError:
-        return ModelFileError(f"cannot load {str(self.path)!r}: {reason}")
-
-    # -- the container --------------------------------------------------------
-    def open(self) -> Any:
-        try:
-            info = os.stat(self.path)
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                errno.ENOENT, "fcnn.load: no such model file", str(self.path)
-            ) from None
-        if stat.S_ISDIR(info.st_mode):
-            raise self.error("it is a directory, not a model file")
-        if not stat.S_ISREG(info.st_mode):
-            # A FIFO or a device would block or never end.
-            raise self.error("it is not a regular file")
-        return open(self.path, "rb")
-
-    def header(self, handle: Any) -> tuple[dict[str, Any], int]:
-        """Parse the JSON header; return it and the size of the data section."""
+def _read(path: Path) -> bytes:
+    """The file's bytes, once its first bytes show a safetensors header of a size fcnn accepts."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "fcnn.load: no such model file", str(path)) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _Refused("it is a directory, not a model file")
+    if not stat.S_ISREG(info.st_mode):
+        raise _Refused("it is not a regular file")  # a FIFO or a device would block or never end
+    with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        if size == 0:
-            raise self.error(f"the file is empty; {_SAVE_HELP}")
         head = handle.read(9)
-        # A header length can begin with a foreign format's magic bytes (a length
-        # of 128 + 256 k starts with pickle's 0x80), so only a file that does not
-        # start like a safetensors file (a length that fits, then "{") is sniffed.
-        declared = struct.unpack("<Q", head[:8])[0] if len(head) == 9 else None
-        if declared is None or not (1 <= declared <= size - 8 and head[8:] == b"{"):
-            for magic, kind in _FOREIGN:
-                if head.startswith(magic):
-                    raise self.error(
-                        f"this is {kind}, not an fcnn model file; {_SAVE_HELP}, and never "
-                        "unpickles anything, since loading a pickle can run arbitrary code"
-                    )
-        handle.seek(8)
-        head = head[:8]
-        if size < 8:
-            raise self.error(
-                f"the file holds {size} bytes, too few for a safetensors header (truncated?)"
-            )
-        (length,) = struct.unpack("<Q", head)
-        if length > MAX_HEADER_BYTES:
-            raise self.error(
-                f"the header declares {length} bytes, over the {MAX_HEADER_BYTES}-byte limit "
-                f"(the file holds {size} bytes): corrupted or not a safetensors file; {_SAVE_HELP}"
-            )
-        if length > size - 8:
-            raise self.error(
-                f"the header declares {length} bytes but only {size - 8} follow: the file is "
-                "truncated or not a safetensors file"
-            )
-        raw = handle.read(length)
-        if len(raw) != length:
-            raise self.error("the file shrank while it was read (truncated)")
-        try:
-            header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise self.error(
-                f"the header is not valid JSON ({exc}); the file is corrupted"
-            ) from None
-        if not isinstance(header, dict):
-            raise self.error(f"the header is a JSON {type(header).__name__}, not an object")
-        return header, size - 8 - length
-
-    def fcnn_metadata(self, header: dict[str, Any]) -> dict[str, str]:
-        meta = header.pop("__metadata__", None)
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            names = ", ".join(list(header)[:5])
-            raise self.error(
-                "not an fcnn model file: its safetensors metadata lacks the \"format\": \"fcnn\" "
-                f"marker (it holds tensors {names or 'none'}); {_SAVE_HELP}"
-            )
-        if not all(isinstance(v, str) for v in meta.values()):
-            raise self.error("the header's __metadata__ values must all be strings")
-        version = meta.get("format_version", "")
-        if not (version.isascii() and version.isdigit()) or len(version) > 6:
-            raise self.error(f"format_version {version!r} is not a version number")
-        if int(version) > FORMAT_VERSION:
-            raise self.error(
-                f"it was written by a newer fcnn ({meta.get('fcnn_version', '?')}, format version "
-                f"{version}); this fcnn {__version__} reads format version {FORMAT_VERSION}: "
-                "upgrade fcnn"
-            )
-        if int(version) < 1:
-            raise self.error(f"format_version {version} does not exist")
-        return meta
-
-    def tensor_table(self, header: dict[str, Any], data_size: int) -> dict[str, Any]:
-        """Check every tensor's entry; return name -> (code, shape, begin, end)."""
-        table: dict[str, Any] = {}
-        for name, entry in header.items():
-            if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-                raise self.error(
-                    f"tensor {name!r} must be described by exactly dtype, shape and data_offsets"
-                )
-            code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-            if code not in _DTYPES:
-                raise self.error(
-                    f"tensor {name!r} has dtype {code!r}; fcnn reads {', '.join(_DTYPES)}"
-                )
-            if (
-                not isinstance(shape, list)
-                or len(shape) > _MAX_NDIM
-                or not all(_is_count(n) for n in shape)
-            ):
-                raise self.error(f"tensor {name!r} has an invalid shape {shape!r}")
-            if (
-                not isinstance(offsets, list)
-                or len(offsets) != 2
-                or not all(_is_count(n) for n in offsets)
-                or offsets[0] > offsets[1]
-            ):
-                raise self.error(f"tensor {name!r} has invalid data_offsets {offsets!r}")
-            begin, end = offsets
-            if end > data_size:
-                raise self.error(
-                    f"tensor {name!r} occupies bytes [{begin}, {end}) but the data section "
-                    f"holds {data_size} bytes: the file is truncated or corrupted"
-                )
-            expected = math.prod(shape) * _DTYPES[code].itemsize
-            if end - begin != expected:
-                raise self.error(
-                    f"tensor {name!r} of shape {tuple(shape)} and dtype {code} needs {expected} "
-                    f"bytes but its data_offsets span {end - begin}"
-                )
-            table[name] = (code, tuple(shape), begin, end)
-        # The tensors must tile the data section exactly: no overlaps (two
-        # names reading the same bytes), no gaps, nothing after the last one.
-        cursor = 0
-        for name, (_, _, begin, end) in sorted(table.items(), key=lambda item: item[1][2:]):
-            if begin != cursor:
-                fault = "overlaps the tensor before it" if begin < cursor else "leaves a gap"
-                raise self.error(
-                    f"tensor {name!r} {fault}: the file is corrupted or tampered with"
-                )
-            cursor = end
-        if cursor != data_size:
-            raise self.error(
-                f"{data_size - cursor} unexplained bytes after the last tensor: the file is "
-                "corrupted or tampered with"
-            )
-        return table
-
-    def architecture(self, meta: dict[str, str]) -> dict[str, Any]:
-        try:
-            arch = json.loads(meta.get("architecture", ""))
-        except (ValueError, RecursionError) as exc:
-            raise self.error(f"the architecture is not valid JSON ({exc})") from None
-        if not isinstance(arch, dict) or set(arch) != {"model", "dtype", "layers"}:
-            raise self.error("the architecture must be an object with model, dtype and layers")
-        if arch["model"] not in ("Sequential", "NeuralNetwork", "Layer"):
-            raise self.error(
-                f"unknown model container {arch['model']!r}; expected Sequential, NeuralNetwork "
-                "or Layer"
-            )
-        if arch["dtype"] not in _WEIGHT_DTYPES.values():
-            raise self.error(f"the model dtype is {arch['dtype']!r}; expected float32 or float64")
-        layers = arch["layers"]
-        if not isinstance(layers, list) or not layers:
-            raise self.error("the architecture lists no layers")
-        if arch["model"] == "Layer" and len(layers) != 1:
-            raise self.error(f"a bare layer must be one layer, the file lists {len(layers)}")
-        for i, spec in enumerate(layers):
-            if (
-                not isinstance(spec, dict)
-                or set(spec) != {"type", "config"}
-                or not isinstance(spec["config"], dict)
-            ):
-                raise self.error(f"layer {i} must be an object with type and config")
-            kind = spec["type"]
-            if not isinstance(kind, str) or kind not in LAYERS:
-                raise self.error(
-                    f"unknown layer type {kind!r} at layer {i}; fcnn knows "
-                    f"{', '.join(sorted(LAYERS))}"
-                )
-            allowed = set(inspect.signature(LAYERS[kind]).parameters) - _LOADER_ARGS
-            unexpected = set(spec["config"]) - allowed
-            if unexpected:
-                raise self.error(
-                    f"layer {i} ({kind}) has unexpected config keys {sorted(unexpected)}; "
-                    f"expected {sorted(allowed)}"
-                )
-        return arch
-
-    def user_metadata(self, meta: dict[str, str]) -> dict[str, Any]:
-        try:
-            values = json.loads(meta.get("metadata", "{}"))
-        except (ValueError, RecursionError) as exc:
-            raise self.error(f"the metadata is not valid JSON ({exc})") from None
-        if not isinstance(values, dict):
-            raise self.error("the metadata must be a JSON object")
-        return values
-
-    def plan(self, arch: dict[str, Any], table: dict[str, Any]) -> list[tuple[int, int] | None]:
-        """Match the layers against the tensors before anything is allocated.
-
-        Returns each layer's ``(in_features, out_features)`` for Linear, None
-        for the others.
-        """
-        code = next(c for c, name in _WEIGHT_DTYPES.items() if name == arch["dtype"])
-        expected: dict[str, tuple[int, ...]] = {}
-        sizes: list[tuple[int, int] | None] = []
-        for i, spec in enumerate(arch["layers"]):
-            cls = LAYERS[spec["type"]]
-            if cls is not Linear:
-                sizes.append(None)
-                continue
-            config = spec["config"]
-            dims = (config.get("in_features"), config.get("out_features"))
-            if not all(_is_count(n) and n >= 1 for n in dims):
-                raise self.error(
-                    f"layer {i} (Linear) needs positive int in_features and out_features, got "
-                    f"{config}"
-                )
-            size_in, size_out = dims
-            sizes.append((size_in, size_out))
-            expected[f"layers.{i}.weight"] = (size_in, size_out)
-            expected[f"layers.{i}.bias"] = (size_out,)
-
-        names = [n for n in table if not n.startswith(_METADATA_PREFIX)]
-        missing = [n for n in expected if n not in table]
-        if missing:
-            raise self.error(f"missing tensor(s) {', '.join(missing)}; the file is incomplete")
-        extra = [n for n in names if n not in expected]
-        if extra:
-            raise self.error(
-                f"unexpected tensor(s) {', '.join(extra[:5])}: the architecture has no place "
-                "for them (tampered with?)"
-            )
-        for name, shape in expected.items():
-            tensor_code, tensor_shape = table[name][:2]
-            if tensor_code not in _WEIGHT_DTYPES:
-                raise self.error(
-                    f"tensor {name!r} has dtype {tensor_code}; model weights must be F32 "
-                    "(float32) or F64 (float64)"
-                )
-            if tensor_code != code:
-                raise self.error(
-                    f"tensor {name!r} has dtype {tensor_code} but the model's dtype is "
-                    f"{arch['dtype']} ({code}); a model holds one dtype"
-                )
-            if tensor_shape != shape:
-                raise self.error(
-                    f"tensor {name!r} has shape {tensor_shape} but its Linear layer needs {shape}"
-                )
-        message = _chain_error(sizes)
-        if message:
-            raise self.error(message)
-        if arch["model"] == "NeuralNetwork":
-            kinds = [spec["type"] for spec in arch["layers"]]
-            if kinds != ["Linear", "ReLU", "Linear", "ReLU", "Linear"]:
-                raise self.error(
-                    f"a NeuralNetwork has layers Linear, ReLU, Linear, ReLU, Linear; the file "
-                    f"lists {', '.join(kinds)}"
-                )
-        return sizes
-
-    def array(self, data: bytes, name: str, spec: tuple[Any, ...]) -> np.ndarray:
-        code, shape, begin, end = spec
-        dtype = _DTYPES[code]
-        count = (end - begin) // dtype.itemsize
-        array = np.frombuffer(data, dtype=dtype, count=count, offset=begin)
-        if code == "BOOL" and array.size and array.view(np.uint8).max() > 1:
-            raise self.error(f"tensor {name!r} is BOOL but holds bytes other than 0 and 1")
-        return array.reshape(shape)
-
-    def build(
-        self, arch: dict[str, Any], sizes: list[Any], arrays: dict[str, np.ndarray]
-    ) -> Layer:
-        dtype = np.dtype(arch["dtype"])
-        layers: list[Layer] = []
-        for i, (spec, size) in enumerate(zip(arch["layers"], sizes, strict=True)):
-            cls, config = LAYERS[spec["type"]], spec["config"]
-            try:
-                if size is not None:
-                    layer: Layer = Linear(*size, init=_uninitialized, dtype=dtype)
-                else:
-                    layer = cls(**config)
-            except (TypeError, ValueError) as exc:
-                raise self.error(
-                    f"layer {i} ({cls.__name__}) has an invalid config: {exc}"
-                ) from None
-            if layer.get_config() != config:
-                raise self.error(
-                    f"layer {i} ({cls.__name__}) has config {config}, which does not describe a "
-                    f"{cls.__name__} exactly (expected keys like {layer.get_config()})"
-                )
-            if layer.parameters() and cls not in _PARAM_NAMES:
-                raise self.error(f"fcnn cannot load the parameters of a {cls.__name__}")
-            layers.append(layer)
-
-        model: Layer
-        if arch["model"] == "Layer":
-            model = layers[0]
-        elif arch["model"] == "NeuralNetwork":
-            (n_in, hidden), (_, n_out) = sizes[0], sizes[4]
-            model = NeuralNetwork(n_in, hidden, n_out, init=_uninitialized, dtype=dtype)
-        else:
-            model = Sequential(*layers)
-            # One contiguous buffer, as mlp builds it, so that optimizers run as
-            # fast on a loaded model as on a new one.
-            model._pack_parameters()
-
-        targets = model.layers if isinstance(model, Sequential) else [model]
-        for i, layer in enumerate(targets):
-            for name, param in _named_parameters(layer):
-                values = arrays[f"layers.{i}.{name}"]
-                bad = int(np.count_nonzero(~np.isfinite(values)))
-                if bad:
-                    raise self.error(
-                        f"tensor 'layers.{i}.{name}' holds {bad} NaN or infinite value(s); "
-                        "a model file holds finite weights"
-                    )
-                param.weights = values
-        return model
+        _check_head(head, size)
+        raw = head + handle.read(size - len(head))
+    if len(raw) != size:
+        raise _Refused("the file changed size while it was read (truncated)")
+    return raw
 
 
-def _named_parameters(layer: Layer) -> list[tuple[str, Any]]:
-    """``(tensor name suffix, Parameter)`` for each of the layer's parameters."""
-    params = layer.parameters()
-    if not params:
-        return []
-    return list(zip(_PARAM_NAMES[type(layer)], params, strict=True))
+def _check_head(head: bytes, size: int) -> None:
+    if size == 0:
+        raise _Refused(f"the file is empty; {_SAVE_HELP}")
+    # A header length can begin with a foreign format's magic bytes (a length of
+    # 128 + 256 k starts with pickle's 0x80), so only a file that does not start like
+    # a safetensors file (a length that fits, then "{") is sniffed.
+    declared = struct.unpack("<Q", head[:8])[0] if len(head) == 9 else None
+    if declared is None or not (1 <= declared <= size - 8 and head[8:] == b"{"):
+        for magic, kind in _FOREIGN:
+            if head.startswith(magic):
+                raise _Refused(f"this is {kind}, not an fcnn model file; {_SAVE_HELP}, and never "
+                               "unpickles anything, since loading a pickle can run arbitrary code")
+    if size < 8:
+        raise _Refused(f"the file holds {size} bytes, too few for a safetensors header (truncated?)")
+    (length,) = struct.unpack("<Q", head[:8])
+    if length > MAX_HEADER_BYTES:
+        raise _Refused(f"the header declares {length} bytes, over the {MAX_HEADER_BYTES}-byte limit "
+                       f"(the file holds {size} bytes): corrupted or not a safetensors file; {_SAVE_HELP}")
+    if length > size - 8:
+        raise _Refused(f"the header declares {length} bytes but only {size - 8} follow: the file is "
+                       "truncated or not a safetensors file")
 
 
-def _uninitialized(
-    fan_in: int, fan_out: int, rng: Any, dtype: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    # The saved weights overwrite these, so skip drawing random numbers.
-    return np.zeros((fan_in, fan_out), dtype), np.zeros(fan_out, dtype)
+def _header(raw: bytes) -> dict[str, Any]:
+    """The JSON header, refusing duplicate keys (which the package would let pass)."""
+    (length,) = struct.unpack("<Q", raw[:8])
+    header = _json(raw[8 : 8 + length], "header")
+    if not isinstance(header, dict):
+        raise _Refused(f"the header is a JSON {type(header).__name__}, not an object")
+    return header
 
 
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _json(text: str | bytes | None, what: str) -> Any:
+    if text is None:
+        raise _Refused(f"the {what} is missing; {_SAVE_HELP}")
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _Refused(f"the {what} is not valid JSON ({exc}); the file is corrupted") from None
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -864,3 +613,231 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"duplicate key {key!r}")
         result[key] = value
     return result
+
+
+def _unpack(raw: bytes, header: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Every tensor, read and checked by the safetensors package."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as safetensors_load
+
+    try:
+        tensors = safetensors_load(raw)
+    except SafetensorError as exc:
+        data_size = len(raw) - 8 - struct.unpack("<Q", raw[:8])[0]
+        raise _Refused(_format_fault(str(exc), header, data_size)) from None
+    except KeyError as exc:  # a dtype the package reads but NumPy has no type for (BF16, F8)
+        raise _Refused(f"a tensor has dtype {exc.args[0]!r}, which NumPy cannot hold") from None
+    for name, array in tensors.items():
+        if array.dtype == np.bool_ and array.size and array.view(np.uint8).max() > 1:
+            raise _Refused(f"tensor {name!r} is BOOL but holds bytes other than 0 and 1")
+    return tensors
+
+
+def _format_fault(message: str, header: dict[str, Any], data_size: int) -> str:
+    detail = message.removeprefix("Error while deserializing: ")
+    if "not fully covered" in detail:
+        needed = max((entry["data_offsets"][1] for name, entry in header.items()
+                      if name != "__metadata__"), default=0)
+        if needed > data_size:
+            return (f"its tensors need {needed} bytes of data but {data_size} follow the header: "
+                    "the file is truncated")
+        return (f"{data_size - needed} unexplained bytes after the last tensor: the file is "
+                "corrupted or tampered with")
+    meaning = next((m for words, m in _FORMAT_FAULTS if words in detail),
+                   "it is not a valid safetensors file")
+    return f"{meaning} (safetensors: {detail})"
+
+
+def _fcnn_metadata(header: dict[str, Any]) -> dict[str, str]:
+    meta = header.get("__metadata__")  # the package has checked it maps str -> str
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        names = ", ".join([name for name in header if name != "__metadata__"][:5])
+        raise _Refused("not an fcnn model file: its safetensors metadata lacks the \"format\": "
+                       f"\"fcnn\" marker (it holds tensors {names or 'none'}); {_SAVE_HELP}")
+    version = meta.get("format_version", "")
+    if not (version.isascii() and version.isdigit()) or len(version) > 6:
+        raise _Refused(f"format_version {version!r} is not a version number")
+    if int(version) > FORMAT_VERSION:
+        raise _Refused(f"it was written by a newer fcnn ({meta.get('fcnn_version', '?')}, format "
+                       f"version {version}); this fcnn {__version__} reads format version "
+                       f"{FORMAT_VERSION}: upgrade fcnn")
+    if int(version) < 1:
+        raise _Refused(f"format_version {version} does not exist")
+    layout = meta.get("layout", "fcnn")
+    if layout != "fcnn":
+        raise _Refused(f"its tensors are in the {layout!r} layout (fcnn.save(..., layout={layout!r})); "
+                       "fcnn.load reads the 'fcnn' layout")
+    return meta
+
+
+def _architecture(meta: dict[str, str], tensors: dict[str, np.ndarray]) -> tuple[Any, dict[str, Any]]:
+    """The architecture as a ``{"type", "config"}`` spec, and the tensors under today's keys."""
+    spec = _json(meta.get("architecture"), "architecture")
+    if meta["format_version"] == "1":
+        return _from_format_1(spec, tensors)
+    return spec, tensors
+
+
+def _from_format_1(arch: Any, tensors: dict[str, np.ndarray]) -> tuple[Any, dict[str, Any]]:
+    """fcnn 0.1's layout as today's: ``layers.{i}.{name}`` becomes ``{i}.{name}`` (``{name}``
+    for a bare layer) and the model's dtype goes into each config whose constructor takes one."""
+    if not isinstance(arch, dict) or set(arch) != {"model", "dtype", "layers"}:
+        raise _Refused("the architecture must be an object with model, dtype and layers")
+    kind, dtype, layers = arch["model"], arch["dtype"], arch["layers"]
+    if kind not in ("Sequential", "NeuralNetwork", "Layer"):
+        raise _Refused(f"unknown model container {kind!r}; expected Sequential, NeuralNetwork or Layer")
+    if dtype not in ("float32", "float64"):
+        raise _Refused(f"the model dtype is {dtype!r}; expected float32 or float64")
+    if not isinstance(layers, list) or not layers:
+        raise _Refused("the architecture lists no layers")
+    if kind == "Layer" and len(layers) != 1:
+        raise _Refused(f"a bare layer must be one layer, the file lists {len(layers)}")
+    for spec in layers:
+        cls = _layer_class(spec)
+        if cls is not None and isinstance(spec.get("config"), dict) and "dtype" in _config_keys(cls):
+            spec["config"].setdefault("dtype", dtype)
+    prefix = "layers.0." if kind == "Layer" else "layers."
+    renamed = {(key[len(prefix):] if key.startswith(prefix) else key): array
+               for key, array in tensors.items()}
+    return (layers[0] if kind == "Layer" else {"type": kind, "config": {"layers": layers}}), renamed
+
+
+def _user_metadata(meta: dict[str, str], tensors: dict[str, np.ndarray]) -> dict[str, Any]:
+    values = _json(meta.get("metadata", "{}"), "metadata")
+    if not isinstance(values, dict):
+        raise _Refused("the metadata must be a JSON object")
+    for name, array in tensors.items():
+        if name.startswith(_METADATA_PREFIX):
+            key = name[len(_METADATA_PREFIX) :]
+            if key in values:
+                raise _Refused(f"metadata key {key!r} is stored both as JSON and as a tensor")
+            values[key] = array.astype(array.dtype.newbyteorder("="), copy=True)
+    return values
+
+
+def _build(spec: Any, tensors: dict[str, np.ndarray]) -> Layer:
+    """The model ``spec`` describes, holding the file's tensors, after every check."""
+    state = {key: array for key, array in tensors.items() if not key.startswith(_METADATA_PREFIX)}
+    _check_size(list(_checked_layers(spec, "the model")), state)
+    model = _construct(spec, "the model")
+    message = _mixed_dtypes(model) or _state_error(model, state) or _chain_error(model)
+    if message:
+        raise _Refused(message)
+    if isinstance(model, Sequential):
+        # One contiguous buffer, as mlp builds it, so that optimizers run as fast on a
+        # loaded model as on a new one.
+        model._pack_parameters()
+    model.load_state_dict(state)
+    return model
+
+
+def _checked_layers(spec: Any, where: str) -> Iterator[tuple[str, type, dict[str, Any]]]:
+    """``(where, class, config)`` of every layer in ``spec``, each checked before any is built."""
+    if not (isinstance(spec, dict) and set(spec) == {"type", "config"}
+            and isinstance(spec["config"], dict)):
+        raise _Refused(f"{where} must be an object with type and config")
+    kind, config = spec["type"], spec["config"]
+    if isinstance(kind, str) and kind in _CONTAINERS:
+        layers = config.get("layers")
+        if set(config) != {"layers"} or not isinstance(layers, list) or not layers:
+            raise _Refused(f"{where} ({kind}) must have the config {{\"layers\": [...]}} with at "
+                           "least one layer")
+        if kind == "NeuralNetwork" and tuple(map(_layer_class, layers)) != _lab_layer_types():
+            raise _Refused(f"a NeuralNetwork has layers {', '.join(c.__name__ for c in _lab_layer_types())}; "
+                           f"the file lists {', '.join(str(s.get('type')) for s in layers)}")
+        for i, child in enumerate(layers):
+            yield from _checked_layers(child, _child(where, i))
+        return
+    cls = LAYERS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise _Refused(f"unknown layer type {kind!r} at {where}; fcnn knows {', '.join(sorted(LAYERS))}")
+    allowed = _config_keys(cls)
+    unexpected = set(config) - allowed
+    if unexpected:
+        raise _Refused(f"{where} ({kind}) has unexpected config keys {sorted(unexpected)}; "
+                       f"expected {sorted(allowed)}")
+    yield where, cls, config
+
+
+def _layer_class(spec: Any) -> type | None:
+    """The registered class a layer spec names, if it names one."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    return LAYERS.get(kind) if isinstance(kind, str) else None
+
+
+def _config_keys(cls: type) -> set[str]:
+    """The keyword arguments ``cls`` takes that a file may set."""
+    parameters = inspect.signature(cls).parameters.values()
+    names = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return names - _NEVER_SAVED
+
+
+def _check_size(layers: list[tuple[str, type, dict[str, Any]]], state: dict[str, np.ndarray]) -> None:
+    """Refuse a config that claims more than the file holds, before anything is built.
+
+    A layer's state grows with the product of the counts in its config (``in * out``
+    for a Linear, ``num_features`` for a BatchNorm1d), which the file's tensors must hold.
+    """
+    held = sum(array.size for array in state.values())
+    claims = [(math.prod(_counts(config)), where, cls) for where, cls, config in layers]
+    claimed = sum(claim for claim, _, _ in claims)
+    if claimed > held + _SIZE_SLACK:
+        claim, where, cls = max(claims, key=lambda c: c[0])
+        raise _Refused(f"{where} ({cls.__name__}) claims {claim:,} elements (the product of the "
+                       f"sizes in its config) but the file's tensors hold {held:,} in all: the "
+                       "config does not match the tensors (tampered with?)")
+
+
+def _counts(value: Any) -> Iterator[int]:
+    """The integers >= 2 in a config, lists and dicts included."""
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if value >= 2:
+            yield value
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _counts(item)
+
+
+def _construct(spec: dict[str, Any], where: str) -> Layer:
+    kind, config = spec["type"], spec["config"]
+    if kind in _CONTAINERS:
+        cls = _CONTAINERS[kind]
+        model = cls.__new__(cls)  # (NeuralNetwork's own __init__ would draw new layers)
+        Sequential.__init__(model, *(_construct(child, _child(where, i))
+                                     for i, child in enumerate(config["layers"])))
+        return model
+    cls = LAYERS[kind]
+    try:
+        layer: Layer = cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise _Refused(f"{where} ({kind}) has an invalid config: {exc}") from None
+    if layer.get_config() != config:
+        raise _Refused(f"{where} ({kind}) has config {config}, which does not describe a {kind} "
+                       f"exactly (expected keys like {layer.get_config()})")
+    return layer
+
+
+def _state_error(model: Layer, state: dict[str, np.ndarray]) -> str | None:
+    """Say how the file's tensors differ from the state of the model its architecture built."""
+    own = dict(model._named_state())
+    missing = [key for key in own if key not in state]
+    if missing:
+        return f"missing tensor(s) {', '.join(missing)}; the file is incomplete"
+    extra = [key for key in state if key not in own]
+    if extra:
+        return (f"unexpected tensor(s) {', '.join(extra[:5])}: the architecture has no place for "
+                "them (tampered with?)")
+    for key, target in own.items():
+        array = state[key]
+        if array.shape != target.shape:
+            return f"tensor {key!r} has shape {array.shape} but the architecture needs {target.shape}"
+        if array.dtype != target.dtype:
+            return f"tensor {key!r} has dtype {array.dtype} but the architecture needs {target.dtype}"
+        if array.dtype.kind == "f":
+            bad = int(np.count_nonzero(~np.isfinite(array)))
+            if bad:
+                return (f"tensor {key!r} holds {bad} NaN or infinite value(s); a model file holds "
+                        "finite weights")
+    return None

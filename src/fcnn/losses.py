@@ -159,9 +159,9 @@ def _sample_weight(sample_weight: Any, pred_shape: tuple[int, ...], dtype: np.dt
     return s.astype(dtype, copy=False)
 
 
-def _nonzero(total: float, who: str, what: str) -> float:
+def _nonzero(total: float, loss: Any, what: str) -> float:
     if total == 0:
-        raise ValueError(f"{who}: the {what} of this batch sum to 0, so its weighted mean is undefined "
+        raise ValueError(f"{loss!r}: the {what} of this batch sum to 0, so its weighted mean is undefined "
                          "(PyTorch returns nan); give some samples a positive weight")
     return total
 
@@ -233,9 +233,7 @@ class Loss(DropsCacheWhenPickled):
 
     def __repr__(self) -> str:
         # the arguments that differ from the constructor's defaults, long weight lists summarized
-        import inspect
-
-        defaults = {name: p.default for name, p in inspect.signature(type(self)).parameters.items()}
+        defaults = _defaults(type(self))
 
         def short(v: Any) -> str:
             return f"<{len(v)} values>" if isinstance(v, list) and len(v) > 6 else repr(v)
@@ -243,6 +241,20 @@ class Loss(DropsCacheWhenPickled):
         args = ", ".join(f"{k}={short(v)}" for k, v in self.get_config().items()
                          if k not in defaults or defaults[k] != v)
         return f"{type(self).__name__}({args})"
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    """The constructor's default arguments (looked up once per class: ``repr`` runs on every checked call)."""
+    defaults = _DEFAULTS.get(cls)
+    if defaults is None:
+        import inspect
+
+        defaults = _DEFAULTS[cls] = {
+            name: p.default for name, p in inspect.signature(cls).parameters.items()}
+    return defaults
 
 
 def _rng(rng: Any) -> Any:
@@ -315,7 +327,7 @@ class _ElementwiseLoss(Loss):
                  sample_weight: np.ndarray | None = None) -> Any:
         """``forward`` without input checks (the training loop checked the data once)."""
         loss, grad = self._elementwise(pred, target)
-        value, scale = _reduce_elements(loss, sample_weight, self.reduction, repr(self))
+        value, scale = _reduce_elements(loss, sample_weight, self.reduction, self)
         self._grad, self._scale = grad, scale
         return value
 
@@ -344,7 +356,7 @@ class _ElementwiseLoss(Loss):
 
 
 def _reduce_elements(loss: np.ndarray, sample_weight: np.ndarray | None, reduction: str,
-                     who: str) -> tuple[Any, Any]:
+                     owner: Loss) -> tuple[Any, Any]:
     """The reduced loss and the factor that turns the element gradient into ``dL/dpred``."""
     if sample_weight is None:
         if reduction == "none":
@@ -359,7 +371,7 @@ def _reduce_elements(loss: np.ndarray, sample_weight: np.ndarray | None, reducti
     if reduction == "sum":
         return total, s
     # a sample's loss is the mean over its elements; the batch's, their weighted mean
-    denominator = _nonzero(float(np.add.reduce(sample_weight)), who, "sample weights") * (
+    denominator = _nonzero(float(np.add.reduce(sample_weight)), owner, "sample weights") * (
         loss.size // loss.shape[0])
     return total / denominator, s * (1 / denominator)
 
@@ -640,8 +652,8 @@ class NLLLoss(Loss):
                          sample_weight: np.ndarray | None) -> Any:
         """Class weights, label smoothing, sum/none reductions or sample weights."""
         N, C = pred.shape
-        who = repr(self)
-        self._check_weight(C, who)
+        if self.weight is not None and self.weight.shape[0] != C:
+            self._check_weight(C, repr(self))
         weight = _in_dtype(self.weight, self._weights_in, pred.dtype)
         smoothing = self.label_smoothing
         z = pred - np.maximum.reduce(pred, axis=1, keepdims=True)
@@ -679,7 +691,7 @@ class NLLLoss(Loss):
                         true_weight if sample_weight is None else true_weight * sample_weight))
                     what = "class weights of the labels" + ("" if sample_weight is None else
                                                             " times the sample weights")
-                _nonzero(denominator, who, what)
+                _nonzero(denominator, self, what)
             value = float(np.add.reduce(loss)) / denominator
             factor = (1 / denominator) if sample_weight is None else sample_weight * (1 / denominator)
         self._probs, self._G, self._factor = None, G, factor

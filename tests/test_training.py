@@ -57,7 +57,8 @@ def test_history_and_learning():
     assert hist.epochs == 30 and len(hist.loss) == 30
     assert len(hist.step_losses) == 30 * 8  # 120 training samples / 16 -> 8 steps
     np.testing.assert_allclose(hist.loss[0], np.mean(hist.step_losses[:8]))
-    assert set(hist.history) == {"loss", "val_loss", "val_accuracy"}
+    assert list(hist.history) == ["loss", "accuracy", "val_loss", "val_accuracy", "lr"]
+    assert hist.history["lr"] == [0.01] * 30
     assert hist.loss[-1] < 0.3 * hist.loss[0]
     assert hist.history["val_accuracy"][-1] >= 0.85
     assert hist.wall_time > 0 and not hist.interrupted
@@ -143,7 +144,7 @@ def test_a_plain_callable_can_stop_training():
     hist = fcnn.train(model, fcnn.NLLLoss(), fcnn.SGD(model.parameters(), lr=0.1), X, y,
                       epochs=10, callbacks=[lambda epoch, logs: seen.append(logs) or epoch == 2],
                       progress=False)
-    assert hist.epochs == 2 and [set(s) for s in seen] == [{"loss"}, {"loss"}]
+    assert hist.epochs == 2 and [set(s) for s in seen] == [{"loss", "accuracy", "lr"}] * 2
 
 
 def test_regression_with_mse_and_1d_targets(rng):

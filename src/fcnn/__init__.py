@@ -63,6 +63,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "CSVLogger",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "CrossEntropyLoss",
@@ -110,6 +111,7 @@ __all__ = [
     "mlp",
     "mse",
     "predict",
+    "predict_proba",
     "register_activation",
     "register_layer",
     "register_loss",
@@ -126,6 +128,8 @@ _LAZY = {
     "check_layer": "gradcheck",
     "train": "training",
     "predict": "training",
+    "predict_proba": "training",
+    "CSVLogger": "training",
     "History": "training",
     "EarlyStopping": "training",
     "ModelCheckpoint": "training",
@@ -136,7 +140,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from .gradcheck import check_gradient, check_layer
     from .serialization import load, save
-    from .training import EarlyStopping, History, ModelCheckpoint, predict, train
+    from .training import (CSVLogger, EarlyStopping, History, ModelCheckpoint, predict,
+                           predict_proba, train)
 
 
 def __getattr__(name: str) -> Any:

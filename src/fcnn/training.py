@@ -1,20 +1,32 @@
 """The training loop: ``train(model, loss, optimizer, X, y, ...) -> History``.
 
 Minibatches come from a fresh permutation of the training set each epoch
-(never sampling with replacement) and the last, partial batch is used. The
-data is checked once up front, so the per-step work is just forward, loss,
-backward and the optimizer step.
+(never sampling with replacement) and the last, partial batch is used. Every
+argument and the data are checked once up front, before any work, so the
+per-step work is just forward, loss, backward and the optimizer step (plus
+clipping, a per-step scheduler or ``on_batch_end`` hooks, when asked for).
+
+What a step minimizes, with ``sample_weight`` and/or ``class_weight``, is the
+weighted batch mean ``sum_i w_i l_i / sum_i w_i`` (``w_i`` the product of the
+sample's weight and its class's weight), PyTorch's ``CrossEntropyLoss(weight=)``
+convention. Validation is unweighted unless ``validation_sample_weight`` is given.
+
+History logs, per epoch, ``loss``, each metric (``accuracy`` by default for
+classification, computed from the outputs the epoch's steps already produced:
+no second forward pass), with validation data ``val_loss`` and ``val_<metric>``,
+and ``lr``, the learning rate of the epoch's first step.
 
 Faults never lose work: a NaN or infinite loss raises ``DivergenceError``
 (naming the epoch and step) with the model keeping finite weights and the
 error carrying the History so far; Ctrl-C finishes the current step and
-returns the History marked ``interrupted``.
+returns the History marked ``interrupted``. A ``ModelCheckpoint`` file holds
+the whole training state, and ``train(..., resume_from=path)`` continues the
+run to bit-identical weights and History.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
 import threading
@@ -27,7 +39,18 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, check_labels
+from . import metrics as _metrics
+from ._validation import as_float_array, check_finite, check_labels, choice, number
+from .callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    FunctionCallback,
+    ModelCheckpoint,
+    defines_batch_hook,
+    require_metric,
+)
+from .clip_grad import _norm_type, clip_grad_norm_, clip_grad_value_
 from .errors import DivergenceError, ShapeError
 from .init import RNGLike, as_generator
 from .layers import Linear
@@ -35,7 +58,8 @@ from .losses import Loss, NLLLoss
 from .network import Sequential
 from .optim import Optimizer
 
-__all__ = ["Callback", "EarlyStopping", "History", "ModelCheckpoint", "predict", "train"]
+__all__ = ["CSVLogger", "Callback", "EarlyStopping", "History", "ModelCheckpoint", "predict",
+           "predict_proba", "train"]
 
 
 @dataclass
@@ -43,8 +67,9 @@ class History:
     """What a training run recorded.
 
     ``history`` is Keras-style: a dict of per-epoch lists, ``"loss"`` (mean
-    training loss of the epoch's steps) and, with validation data,
-    ``"val_loss"`` and ``"val_accuracy"`` (classification only).
+    training loss of the epoch's steps), each metric (``"accuracy"`` by
+    default for classification), with validation data ``"val_loss"`` and
+    ``"val_<metric>"``, and ``"lr"``. ``step_losses`` holds every step's loss.
     """
 
     history: dict[str, list[float]] = field(default_factory=lambda: {"loss": []})
@@ -68,152 +93,162 @@ class History:
         return f"History(epochs={self.epochs}, last={last}, wall_time={self.wall_time:.2f}s{flags})"
 
 
-class Callback:
-    """Hooks into ``train``. Return True from ``on_epoch_end`` to stop training."""
+# -- the task a loss implies -----------------------------------------------------------------
 
-    def on_train_begin(self, model: Any, history: History) -> None:
-        """Called once before the first epoch."""
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        """Called after each epoch with its metrics (``epoch`` counts from 1)."""
+def _task(loss: Loss) -> str:
+    """``"multiclass"`` (cross-entropy on logits), ``"binary"`` (BCE with logits) or ``"regression"``."""
+    if isinstance(loss, NLLLoss):
+        return "multiclass"
+    if any(cls.__name__ == "BCEWithLogitsLoss" for cls in type(loss).__mro__):
+        return "binary"
+    return "regression"
+
+
+def _labels(task: str, out: np.ndarray) -> np.ndarray:
+    """Predicted labels (classification) or values (regression) from the model's outputs."""
+    if task == "multiclass":
+        return out.argmax(axis=1)
+    if task == "binary":
+        labels = (out > 0).astype(np.intp)
+        return labels[:, 0] if labels.shape[1] == 1 else labels
+    return out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out
+
+
+def _truth(task: str, y: np.ndarray) -> np.ndarray:
+    if task == "binary":
+        y = y.astype(np.intp)
+    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+# -- argument checks (all before any work) ---------------------------------------------------
+
+
+def _metric_functions(metrics: Any, task: str) -> list[tuple[str, Callable[[Any, Any], float]]]:
+    """``[(name, f(y_true, y_pred))]`` for ``metrics`` (None: accuracy for classification)."""
+    if metrics is None:
+        return [] if task == "regression" else [("accuracy", _metrics.accuracy)]
+    if isinstance(metrics, (str, bytes)) or callable(metrics) or not isinstance(metrics, Iterable):
+        raise TypeError(f"train: metrics must be a list of names or functions, such as "
+                        f"['accuracy', 'f1_macro'], got {metrics!r}")
+    allowed = _metrics.REGRESSION_METRICS if task == "regression" else _metrics.CLASSIFICATION_METRICS
+    other = _metrics.CLASSIFICATION_METRICS if task == "regression" else _metrics.REGRESSION_METRICS
+    kind = "regression" if task == "regression" else "classification"
+    out: list[tuple[str, Callable[[Any, Any], float]]] = []
+    for item in metrics:
+        if isinstance(item, str):
+            if item not in allowed:
+                why = (f"{item!r} is a {'classification' if kind == 'regression' else 'regression'} "
+                       "metric" if item in other else f"unknown metric {item!r}")
+                raise ValueError(f"train: {why}; for {kind} with this loss the metrics are "
+                                 f"{', '.join(map(repr, allowed))} (or a function f(y_true, y_pred))")
+            out.append((item, allowed[item]))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and callable(item[1]):
+            out.append(item)
+        elif callable(item) and getattr(item, "__name__", "<lambda>") != "<lambda>":
+            out.append((item.__name__, item))
+        else:
+            raise TypeError(f"train: each metric must be a name ({', '.join(map(repr, allowed))}), a "
+                            f"named function f(y_true, y_pred) or a pair (name, function); got {item!r}")
+    names = [name for name, _ in out]
+    for name in names:
+        if name in ("loss", "lr") or name.startswith("val_") or names.count(name) > 1:
+            raise ValueError(f"train: metric name {name!r} is reserved or repeated; names must be "
+                             "unique and not 'loss', 'lr' or 'val_...'")
+    return out
+
+
+def _check_scheduler(scheduler: Any, optimizer: Any, interval: Any, monitor: Any
+                     ) -> tuple[bool, str | None]:
+    """Whether ``scheduler`` is a ReduceLROnPlateau, and the metric that drives it."""
+    choice(interval, "scheduler_interval", "train", ("epoch", "step"))
+    if scheduler is None:
+        if monitor is not None:
+            raise ValueError("train: scheduler_monitor is given but no scheduler")
+        return False, None
+    if not callable(getattr(scheduler, "step", None)) or not hasattr(scheduler, "state_dict"):
+        raise TypeError(f"train: scheduler must be a learning-rate scheduler from "
+                        f"fcnn.optim.lr_scheduler, got {scheduler!r}")
+    bound = getattr(scheduler, "optimizer", None)
+    if bound is not optimizer:
+        raise ValueError(f"train: the scheduler {type(scheduler).__name__} is bound to another "
+                         f"optimizer ({bound!r}), not the one given to train(); build it with "
+                         "this optimizer: Scheduler(optimizer, ...)")
+    plateau = any(cls.__name__ == "ReduceLROnPlateau" for cls in type(scheduler).__mro__)
+    if not plateau:
+        if monitor is not None:
+            raise ValueError(f"train: scheduler_monitor only applies to ReduceLROnPlateau, not "
+                             f"{type(scheduler).__name__}")
+        return False, None
+    if interval == "step":
+        raise ValueError("train: ReduceLROnPlateau steps on an epoch's metric; use "
+                         "scheduler_interval='epoch'")
+    if monitor is not None and not isinstance(monitor, str):
+        raise TypeError(f"train: scheduler_monitor must be a logged name such as 'val_loss', "
+                        f"got {monitor!r}")
+    return True, "val_loss" if monitor is None else monitor
+
+
+def _check_clip(clip_grad_norm: Any, clip_grad_value: Any) -> Callable[[list[Any]], Any] | None:
+    if clip_grad_norm is not None and clip_grad_value is not None:
+        raise ValueError("train: pass clip_grad_norm or clip_grad_value, not both")
+    if clip_grad_value is not None:
+        value = number(clip_grad_value, "clip_grad_value", "train", low=0)
+        return lambda params: clip_grad_value_(params, value)
+    if clip_grad_norm is None:
         return None
-
-    def on_train_end(self, history: History) -> None:
-        """Called once when training ends, however it ends (not on an exception)."""
-
-
-class _FunctionCallback(Callback):
-    def __init__(self, fn: Callable[[int, dict[str, float]], Any]) -> None:
-        self.fn = fn
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
-        return bool(self.fn(epoch, logs))
+    if isinstance(clip_grad_norm, (tuple, list)):
+        if len(clip_grad_norm) != 2:
+            raise TypeError("train: clip_grad_norm must be max_norm or a pair (max_norm, norm_type)")
+        max_norm, norm_type = clip_grad_norm
+    else:
+        max_norm, norm_type = clip_grad_norm, 2.0
+    max_norm = number(max_norm, "clip_grad_norm (max_norm)", "train", low=0)
+    norm_type = _norm_type(norm_type, "train: clip_grad_norm")
+    return lambda params: clip_grad_norm_(params, max_norm, norm_type)
 
 
-class _Monitor:
-    """Tracks the best value of one logged metric (min for losses, max otherwise)."""
-
-    def __init__(self, monitor: str, min_delta: float) -> None:
-        self.monitor = monitor
-        self.min_delta = abs(float(min_delta))
-        self.sign = -1.0 if "acc" in monitor else 1.0  # compare sign * value, lower is better
-        self.best = math.inf
-        self.best_epoch: int | None = None
-
-    def improved(self, epoch: int, logs: dict[str, float]) -> bool:
-        if self.monitor not in logs:
-            raise KeyError(
-                f"{type(self).__name__}: metric {self.monitor!r} is not logged "
-                f"(available: {sorted(logs)})"
-            )
-        value = self.sign * logs[self.monitor]
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch = value, epoch
-            return True
-        return False
+def _check_weights(value: Any, n: int, dtype: np.dtype, name: str) -> np.ndarray:
+    who = "train"
+    w = as_float_array(value, f"{who} ({name})", None)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ShapeError(f"{who} expected {name} of shape ({n},), one weight per sample, "
+                         f"got {w.shape}")
+    check_finite(w, who, name)
+    if (w < 0).any():
+        raise ValueError(f"{who}: {name} must be >= 0, got {float(w[w < 0][0])!r}")
+    if not w.any():
+        raise ValueError(f"{who}: {name} is all zeros, so the weighted loss is undefined; give "
+                         "some samples a positive weight")
+    return w.astype(dtype, copy=False)
 
 
-def _require_metric(monitor: str, logged: list[str], who: str) -> None:
-    if monitor in logged:
-        return
-    if monitor.startswith("val_") and not any(m.startswith("val_") for m in logged):
-        raise ValueError(
-            f"{who} monitors {monitor!r} but train() got no validation data; pass "
-            "validation_data=(X_val, y_val) or validation_split=0.1, or monitor='loss'"
-        )
-    raise ValueError(f"{who} monitors {monitor!r}, which train() does not log; it logs {logged}")
+def _class_weights(class_weight: Any, y: np.ndarray, task: str, n_out: int | None) -> np.ndarray:
+    """One weight per class, from a dict {label: weight} or ``"balanced"``."""
+    if task == "regression":
+        raise ValueError("train: class_weight needs a classification loss (CrossEntropyLoss/NLLLoss "
+                         "or BCEWithLogitsLoss); for regression use sample_weight")
+    labels = y.astype(np.intp).ravel() if task == "binary" else y
+    if task == "binary" and y.ndim == 2 and y.shape[1] != 1:
+        raise ValueError("train: class_weight needs one label per sample; for a multi-label "
+                         "BCEWithLogitsLoss use its pos_weight or sample_weight")
+    n_classes = 2 if task == "binary" else (n_out or int(labels.max()) + 1)
+    if isinstance(class_weight, str):
+        choice(class_weight, "class_weight", "train", ("balanced",))
+        return _metrics.compute_class_weight(labels, n_classes)
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"train: class_weight must be None, 'balanced' or a dict {{label: weight}}, "
+                        f"got {class_weight!r}")
+    weights = np.ones(n_classes)
+    for label, weight in class_weight.items():
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < n_classes:
+            raise ValueError(f"train: class_weight has the key {label!r}; keys must be class labels "
+                             f"in [0, {n_classes})")
+        weights[label] = number(weight, f"class_weight[{label}]", "train", low=0)
+    return weights
 
 
-def _check_monitor(monitor: Any, who: str) -> str:
-    if not isinstance(monitor, str):
-        raise TypeError(f"{who}: monitor must be a metric name such as 'val_loss', got {monitor!r}")
-    return monitor
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
-
-    With ``restore_best_weights=True`` the model ends training with the weights
-    of its best epoch (recorded in ``History.best_epoch`` and
-    ``History.restored_best_weights``), whether training stopped early or ran
-    out of epochs.
-    """
-
-    def __init__(
-        self,
-        monitor: str = "val_loss",
-        patience: int = 10,
-        min_delta: float = 0.0,
-        restore_best_weights: bool = False,
-    ) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float, np.floating)):
-            raise TypeError(f"EarlyStopping: min_delta must be a number, got {min_delta!r}")
-        self.monitor, self.patience = _check_monitor(monitor, "EarlyStopping"), patience
-        self.min_delta, self.restore_best_weights = min_delta, restore_best_weights
-
-    def on_train_begin(self, model: Any, history: History) -> None:
-        self._tracker = _Monitor(self.monitor, self.min_delta)
-        self._params = model.parameters()
-        self._best_weights: list[np.ndarray] | None = None
-        self._wait = 0
-        self._history = history
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
-        if self._tracker.improved(epoch, logs):
-            self._wait = 0
-            self._history.best_epoch = epoch
-            if self.restore_best_weights:
-                self._best_weights = [p.weights.copy() for p in self._params]
-            return False
-        self._wait += 1
-        if self._wait > self.patience:
-            self._history.stopped_early = True
-            return True
-        return False
-
-    def on_train_end(self, history: History) -> None:
-        if self.restore_best_weights and self._best_weights is not None:
-            for p, w in zip(self._params, self._best_weights):
-                p.weights = w
-            history.restored_best_weights = True
-
-
-class ModelCheckpoint(Callback):
-    """Save the model to ``path`` (atomically, with ``fcnn.save``) after each epoch
-    that improves ``monitor`` (or after every epoch with ``save_best_only=False``).
-
-    ``metadata`` is stored beside the weights, with the epoch and the metric values.
-    """
-
-    def __init__(
-        self,
-        path: Any,
-        monitor: str = "val_loss",
-        save_best_only: bool = True,
-        **metadata: Any,
-    ) -> None:
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"ModelCheckpoint: path must be a str or os.PathLike, got {path!r}")
-        self.path, self.save_best_only = path, save_best_only
-        self.monitor = _check_monitor(monitor, "ModelCheckpoint")
-        self.metadata = metadata
-
-    def on_train_begin(self, model: Any, history: History) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):  # fail now, not after an epoch of work
-            raise FileNotFoundError(
-                f"ModelCheckpoint: the directory does not exist: {directory} (create it first)"
-            )
-        self._tracker = _Monitor(self.monitor, 0.0)
-        self._model = model
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        if self._tracker.improved(epoch, logs) or not self.save_best_only:
-            from .serialization import save
-
-            save(self._model, self.path, epoch=epoch, metrics=dict(logs), **self.metadata)
+# -- train -----------------------------------------------------------------------------------
 
 
 def train(
@@ -231,187 +266,358 @@ def train(
     callbacks: Iterable[Callback | Callable[[int, dict[str, float]], Any]] = (),
     progress: bool = True,
     rng: RNGLike = None,
+    sample_weight: Any = None,
+    class_weight: dict[int, float] | str | None = None,
+    validation_sample_weight: Any = None,
+    metrics: Iterable[str | Callable[[Any, Any], float]] | None = None,
+    scheduler: Any = None,
+    scheduler_interval: str = "epoch",
+    scheduler_monitor: str | None = None,
+    clip_grad_norm: float | tuple[float, float] | None = None,
+    clip_grad_value: float | None = None,
+    resume_from: Any = None,
 ) -> History:
     """Train ``model`` on ``(X, y)`` with minibatch gradient descent.
 
     Parameters
     ----------
     model : Sequential (or any layer with forward/backward/parameters)
-    loss : NLLLoss (``y`` integer labels ``(N,)``) or MSELoss (``y`` ``(N, out)``;
-        ``(N,)`` is accepted for a single output)
+    loss : a fcnn Loss: CrossEntropyLoss/NLLLoss (``y`` integer labels ``(N,)``),
+        BCEWithLogitsLoss (``y`` 0/1 of shape ``(N, out)``), MSELoss, L1Loss,
+        HuberLoss (``y`` ``(N, out)``; ``(N,)`` is accepted for a single output)
     optimizer : Optimizer over ``model.parameters()``
     X : array (N, in_features); cast once to the model's dtype
-    epochs, batch_size : int >= 1; the last partial batch of each epoch is used
+    epochs : int >= 1, the number of epochs in total (a resumed run continues to it)
+    batch_size : int >= 1; the last partial batch of each epoch is used
     shuffle : a fresh permutation of the samples each epoch (from ``rng``)
-    validation_data : ``(X_val, y_val)``, evaluated after every epoch
+    validation_data : ``(X_val, y_val)``, evaluated after every epoch (eval mode)
     validation_split : fraction of ``(X, y)`` held out (a random subset, from ``rng``)
     callbacks : Callback objects or plain ``f(epoch, logs)`` hooks; returning True stops
     progress : a tqdm bar when output is a terminal or a notebook
     rng : Generator or int seed for shuffling and the validation split
+    sample_weight : (N,) weights >= 0 of the training samples (split with
+        ``validation_split``; the held-out part is then evaluated unweighted)
+    class_weight : None, ``"balanced"`` (scikit-learn's ``n_samples / (n_classes *
+        bincount(y))`` over the training part) or ``{label: weight}`` (others 1)
+    validation_sample_weight : (N_val,) weights for ``validation_data``
+    metrics : names (``"accuracy"``, ``"balanced_accuracy"``, ``"f1_macro"``; ``"mae"``,
+        ``"rmse"``, ``"r2"``), named functions ``f(y_true, y_pred) -> float`` or
+        ``(name, f)`` pairs, logged for the training epoch and as ``val_<name>``.
+        Default: ``["accuracy"]`` for classification, none for regression.
+    scheduler : a scheduler from ``fcnn.optim.lr_scheduler`` bound to ``optimizer``
+    scheduler_interval : ``"epoch"`` (step it after each epoch) or ``"step"`` (after each batch)
+    scheduler_monitor : the logged name a ReduceLROnPlateau steps on (default ``val_loss``)
+    clip_grad_norm : max_norm, or ``(max_norm, norm_type)``: ``clip_grad_norm_`` before each step
+    clip_grad_value : ``clip_grad_value_`` before each step
+    resume_from : a file written by ``ModelCheckpoint`` (training state included):
+        continue that run (same model architecture, optimizer and scheduler types,
+        data and batch size) from its last saved epoch to ``epochs``
 
     Returns
     -------
     History
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
-    if not all(hasattr(model, name) for name in ("forward", "backward", "parameters")):
-        raise TypeError(
-            "train: model must be a layer or network with forward/backward/parameters, "
-            f"got {type(model).__name__}"
-        )
-    if not isinstance(loss, Loss):
-        raise TypeError(f"train: loss must be an fcnn Loss (NLLLoss, MSELoss), got {loss!r}")
-    if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
-        raise TypeError(f"train: optimizer must have step() and zero_grad(), got {optimizer!r}")
-    rng = as_generator(rng)
-    dtype = getattr(model, "dtype", np.dtype(np.float64))
-    n_out = _output_features(model)
-    X, y = _prepare(X, y, loss, dtype, n_out, "train")
-    if validation_data is not None and validation_split is not None:
-        raise ValueError("train: pass validation_data or validation_split, not both")
-    if validation_split is not None:
-        if isinstance(validation_split, bool) or not isinstance(
-            validation_split, (int, float, np.floating)
-        ):
+    run = _Run.prepare(
+        model, loss, optimizer, X, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
+        validation_data=validation_data, validation_split=validation_split, callbacks=callbacks,
+        rng=rng, sample_weight=sample_weight, class_weight=class_weight,
+        validation_sample_weight=validation_sample_weight, metrics=metrics, scheduler=scheduler,
+        scheduler_interval=scheduler_interval, scheduler_monitor=scheduler_monitor,
+        clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value, resume_from=resume_from,
+    )
+    return run.fit(progress)
+
+
+class _Run:
+    """One training run: its checked inputs, its state, and the epoch loop."""
+
+    @classmethod
+    def prepare(cls, model: Any, loss: Loss, optimizer: Any, X: Any, y: Any, **kw: Any) -> _Run:
+        self = cls()
+        epochs, batch_size = kw["epochs"], kw["batch_size"]
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
+        if not all(hasattr(model, name) for name in ("forward", "backward", "parameters")):
             raise TypeError(
-                f"train: validation_split must be a float in (0, 1), got {validation_split!r}"
+                "train: model must be a layer or network with forward/backward/parameters, "
+                f"got {type(model).__name__}"
             )
-        if not 0 < validation_split < 1:
-            raise ValueError(f"train: validation_split must be in (0, 1), got {validation_split!r}")
-        order = rng.permutation(X.shape[0])
-        n_val = max(1, round(validation_split * X.shape[0]))
-        if n_val >= X.shape[0]:
-            raise ValueError("train: validation_split leaves no training samples")
-        validation_data = (X[order[:n_val]], y[order[:n_val]])
-        X, y = X[order[n_val:]], y[order[n_val:]]
-    elif validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("train: validation_data must be a pair (X_val, y_val)")
-        validation_data = _prepare(*validation_data, loss, dtype, n_out, "train (validation_data)")
+        if not isinstance(loss, Loss):
+            raise TypeError(f"train: loss must be an fcnn Loss (NLLLoss, MSELoss), got {loss!r}")
+        if getattr(loss, "reduction", "mean") == "none":
+            raise ValueError("train: the loss must return a number; use reduction='mean' or 'sum', "
+                             "not 'none'")
+        if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+            raise TypeError(f"train: optimizer must have step() and zero_grad(), got {optimizer!r}")
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(kw["shuffle"])
+        self.task = task = _task(loss)
+        self.rng = as_generator(kw["rng"])
+        dtype = getattr(model, "dtype", np.dtype(np.float64))
+        n_out = _output_features(model)
+        X, y = _prepare(X, y, loss, dtype, n_out, "train")
+        self.n_samples, self.n_features = X.shape
+        weights = None
+        if kw["sample_weight"] is not None:
+            weights = _check_weights(kw["sample_weight"], X.shape[0], dtype, "sample_weight")
+        self.metric_fns = _metric_functions(kw["metrics"], task)
+        self.plateau, self.plateau_monitor = _check_scheduler(
+            kw["scheduler"], optimizer, kw["scheduler_interval"], kw["scheduler_monitor"])
+        self.scheduler, self.scheduler_interval = kw["scheduler"], kw["scheduler_interval"]
+        self.clip = _check_clip(kw["clip_grad_norm"], kw["clip_grad_value"])
 
-    callbacks = list(callbacks)
-    for c in callbacks:
-        if not (isinstance(c, Callback) or callable(c)):
-            raise TypeError(
-                f"train: each callback must be a fcnn Callback or a function f(epoch, logs), "
-                f"got {c!r}"
-            )
-    callbacks = [c if isinstance(c, Callback) else _FunctionCallback(c) for c in callbacks]
-    logged = ["loss"]
-    if validation_data is not None:
-        logged += ["val_loss", "val_accuracy"] if isinstance(loss, NLLLoss) else ["val_loss"]
-    for c in callbacks:
-        monitor = getattr(c, "monitor", None)
-        if monitor is not None:
-            _require_metric(monitor, logged, type(c).__name__)
+        validation_data, validation_split = kw["validation_data"], kw["validation_split"]
+        val_weight = kw["validation_sample_weight"]
+        if validation_data is not None and validation_split is not None:
+            raise ValueError("train: pass validation_data or validation_split, not both")
+        if val_weight is not None and validation_data is None:
+            raise ValueError("train: validation_sample_weight weighs validation_data=(X_val, y_val); "
+                             "with validation_split the held-out part is unweighted")
+        self.split_order: np.ndarray | None = None
+        if validation_split is not None:
+            if isinstance(validation_split, bool) or not isinstance(
+                validation_split, (int, float, np.floating)
+            ):
+                raise TypeError(
+                    f"train: validation_split must be a float in (0, 1), got {validation_split!r}"
+                )
+            if not 0 < validation_split < 1:
+                raise ValueError(f"train: validation_split must be in (0, 1), got {validation_split!r}")
+            n_val = max(1, round(validation_split * X.shape[0]))
+            if n_val >= X.shape[0]:
+                raise ValueError("train: validation_split leaves no training samples")
+            self.n_val = n_val
+        elif validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("train: validation_data must be a pair (X_val, y_val)")
+            X_val, y_val = _prepare(*validation_data, loss, dtype, n_out, "train (validation_data)")
+            w_val = None if val_weight is None else _check_weights(
+                val_weight, X_val.shape[0], dtype, "validation_sample_weight")
+            validation_data = (X_val, y_val, w_val)
 
-    history = History()
-    if validation_data is not None:
-        history.history["val_loss"] = []
-        if isinstance(loss, NLLLoss):
-            history.history["val_accuracy"] = []
-    for c in callbacks:
-        c.on_train_begin(model, history)
+        callbacks = list(kw["callbacks"])
+        for c in callbacks:
+            if not (isinstance(c, Callback) or callable(c)):
+                raise TypeError(
+                    f"train: each callback must be a fcnn Callback or a function f(epoch, logs), "
+                    f"got {c!r}"
+                )
+        self.callbacks = [c if isinstance(c, Callback) else FunctionCallback(c) for c in callbacks]
+        has_validation = validation_data is not None or validation_split is not None
+        metric_names = [name for name, _ in self.metric_fns]
+        self.logged = ["loss", *metric_names]
+        if has_validation:
+            self.logged += ["val_loss", *(f"val_{name}" for name in metric_names)]
+        if _current_lr(optimizer) is not None:
+            self.logged.append("lr")
+        for c in self.callbacks:
+            monitor = getattr(c, "monitor", None)
+            if monitor is not None:
+                require_metric(monitor, self.logged, type(c).__name__)
+        if self.plateau:
+            require_metric(self.plateau_monitor, self.logged, "ReduceLROnPlateau (scheduler_monitor)")
 
-    started = time.perf_counter()
-    bar = _progress_bar(epochs, progress)
-    try:
-        with _trusted_input(model), _deferred_interrupt() as interrupted, np.errstate(
-            over="ignore", invalid="ignore", divide="ignore"
-        ):
-            model.train()
-            epochs_runner = _Epochs(
-                model, loss, optimizer, X, y, batch_size, shuffle, rng, history, interrupted
-            )
-            for epoch in range(1, epochs + 1):
-                try:
-                    epoch_loss = epochs_runner.run(epoch)
-                except KeyboardInterrupt:
-                    history.interrupted = True
-                    break
-                history.history["loss"].append(epoch_loss)
-                history.epochs = epoch
-                logs = {"loss": epoch_loss}
-                if validation_data is not None:
-                    logs.update(_evaluate(model, loss, *validation_data))
-                    for key in ("val_loss", "val_accuracy"):
-                        if key in logs:
-                            history.history[key].append(logs[key])
-                if bar is not None:
-                    bar.update(logs)
-                try:
-                    stop = [c.on_epoch_end(epoch, logs) for c in callbacks]
-                except KeyboardInterrupt:
-                    history.interrupted = True
-                    break
-                if interrupted[0]:
-                    history.interrupted = True
-                    break
-                if any(stop):
-                    break
-            model.train()
-    finally:
-        history.wall_time = time.perf_counter() - started
-        if bar is not None:
-            bar.close()
-    for c in callbacks:
-        c.on_train_end(history)
-    return history
+        needs_state = kw["resume_from"] is not None or any(
+            isinstance(c, ModelCheckpoint) and c.save_training_state for c in self.callbacks)
+        self.data_fingerprint = _fingerprint(X, y) if needs_state else None
+
+        # A resumed run: everything in the file is read and checked before anything changes.
+        self.resume = None
+        if kw["resume_from"] is not None:
+            from .checkpoint import read_training_state
+
+            self.resume = read_training_state(kw["resume_from"], self)
+            if self.resume.epoch >= self.epochs:
+                raise ValueError(
+                    f"train: the checkpoint {kw['resume_from']} is at epoch {self.resume.epoch}; "
+                    f"pass epochs > {self.resume.epoch} (the total to train to) to continue it")
+
+        if validation_split is not None:
+            order = self.resume.split_order if self.resume is not None else self.rng.permutation(
+                X.shape[0])
+            self.split_order = order
+            val, fit = order[: self.n_val], order[self.n_val :]
+            validation_data = (X[val], y[val], None)
+            X, y = X[fit], y[fit]
+            if weights is not None:
+                weights = weights[fit]
+        if kw["class_weight"] is not None:
+            per_class = _class_weights(kw["class_weight"], y, task, n_out).astype(dtype)
+            labels = y.astype(np.intp).ravel() if task == "binary" else y
+            weights = per_class[labels] if weights is None else weights * per_class[labels]
+            if not weights.any():
+                raise ValueError("train: class_weight and sample_weight leave every training sample "
+                                 "with weight 0")
+        self.X, self.y, self.weights, self.validation = X, y, weights, validation_data
+        self.history = History()
+        for key in self.logged:
+            self.history.history[key] = []
+        for c in self.callbacks:
+            if isinstance(c, ModelCheckpoint) and c.save_training_state:
+                c._run = self
+        return self
+
+    # -- what a checkpoint holds ----------------------------------------------------------
+
+    def checkpoint_metadata(self) -> dict[str, Any]:
+        from .checkpoint import training_state_metadata
+
+        return training_state_metadata(self)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def fit(self, progress: bool) -> History:
+        model, history, callbacks = self.model, self.history, self.callbacks
+        for c in callbacks:
+            c.on_train_begin(model, history)
+        first = 1
+        if self.resume is not None:
+            self.resume.apply(self)
+            first = history.epochs + 1
+        validation = self.validation
+        started = time.perf_counter()
+        elapsed_before = history.wall_time
+        bar = _progress_bar(self.epochs, progress, initial=first - 1)
+        batch_hooks = [c for c in callbacks if defines_batch_hook(c)]
+        try:
+            with _trusted_input(model), _deferred_interrupt() as interrupted, np.errstate(
+                over="ignore", invalid="ignore", divide="ignore"
+            ):
+                model.train()
+                runner = _Epochs(self, interrupted, batch_hooks)
+                for epoch in range(first, self.epochs + 1):
+                    lr = _current_lr(self.optimizer)  # the rate the epoch's first step uses
+                    try:
+                        epoch_loss, outputs, order = runner.run(epoch)
+                    except KeyboardInterrupt:
+                        history.interrupted = True
+                        break
+                    logs = {"loss": epoch_loss}
+                    if outputs is not None:
+                        logs.update(self._metrics(np.concatenate(outputs), self.y.take(order, axis=0)))
+                    if validation is not None:
+                        logs.update(self._evaluate(*validation))
+                    if lr is not None:
+                        logs["lr"] = lr
+                    for key in self.logged:
+                        history.history[key].append(logs[key])
+                    history.epochs = epoch
+                    if self.scheduler is not None and self.scheduler_interval == "epoch":
+                        if self.plateau:
+                            self.scheduler.step(logs[self.plateau_monitor])
+                        else:
+                            self.scheduler.step()
+                    if bar is not None:
+                        bar.update(logs)
+                    try:
+                        stop = [c.on_epoch_end(epoch, logs) for c in callbacks]
+                    except KeyboardInterrupt:
+                        history.interrupted = True
+                        break
+                    if interrupted[0]:
+                        history.interrupted = True
+                        break
+                    if any(stop):
+                        break
+                model.train()
+        finally:
+            history.wall_time = elapsed_before + time.perf_counter() - started
+            if bar is not None:
+                bar.close()
+        for c in callbacks:
+            c.on_train_end(history)
+        return history
+
+    def _metrics(self, out: np.ndarray, y: np.ndarray, prefix: str = "") -> dict[str, float]:
+        y_pred, y_true = _labels(self.task, out), _truth(self.task, y)
+        return {prefix + name: float(fn(y_true, y_pred)) for name, fn in self.metric_fns}
+
+    def _evaluate(self, X: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> dict[str, float]:
+        out = predict(self.model, X)
+        value = self.loss._forward(out, y) if w is None else self.loss._forward(out, y, w)
+        return {"val_loss": float(value), **self._metrics(out, y, "val_")}
 
 
 class _Epochs:
     """Runs epochs of minibatch steps; everything that does not change from one
     epoch to the next is looked up once, here."""
 
-    def __init__(self, model: Any, loss: Loss, optimizer: Any, X: np.ndarray, y: np.ndarray,
-                 batch_size: int, shuffle: bool, rng: Any, history: History,
-                 interrupted: list[bool]) -> None:
-        self.X, self.y, self.batch_size, self.shuffle, self.rng = X, y, batch_size, shuffle, rng
-        self.history, self.interrupted, self.optimizer = history, interrupted, optimizer
+    def __init__(self, run: _Run, interrupted: list[bool], batch_hooks: list[Callback]) -> None:
+        model, optimizer, loss = run.model, run.optimizer, run.loss
+        self.X, self.y, self.batch_size, self.shuffle, self.rng = (
+            run.X, run.y, run.batch_size, run.shuffle, run.rng)
+        self.history, self.interrupted, self.optimizer = run.history, interrupted, optimizer
         self.forward, self.loss_forward, self.loss_backward = model.forward, loss._forward, loss.backward
         self.backward = _backward_without_input_grad(model)
+        self.weights_per_sample = run.weights
+        self.keep_outputs = bool(run.metric_fns)
+        self.batch_hooks = batch_hooks
+        params = model.parameters()
+        self.clip = None if run.clip is None else partial(run.clip, params)
+        self.scheduler_step = (run.scheduler.step if run.scheduler is not None
+                               and run.scheduler_interval == "step" else None)
         if isinstance(optimizer, Optimizer):
             self.zero_grad = partial(optimizer.zero_grad, set_to_none=True)
             optimizer.zero_grad()  # also builds its (flat) groups
             self.weights = [w for w, _ in optimizer._groups]
         else:
             self.zero_grad = optimizer.zero_grad
-            self.weights = [p.weights for p in model.parameters()]
-        self.n_steps = math.ceil(X.shape[0] / batch_size)
+            self.weights = [p.weights for p in params]
+        self.n_steps = math.ceil(self.X.shape[0] / self.batch_size)
 
-    def run(self, epoch: int) -> float:
-        """One epoch; returns the mean of its steps' losses."""
-        X, y, batch_size = self.X, self.y, self.batch_size
+    def run(self, epoch: int) -> tuple[float, list[np.ndarray] | None, np.ndarray]:
+        """One epoch; returns the mean of its steps' losses, the steps' outputs
+        (when metrics are logged) and the order the samples were seen in."""
+        X, y, batch_size, W = self.X, self.y, self.batch_size, self.weights_per_sample
         forward, loss_forward, loss_backward = self.forward, self.loss_forward, self.loss_backward
         backward, zero_grad, step_optimizer = self.backward, self.zero_grad, self.optimizer.step
+        clip, scheduler_step, batch_hooks = self.clip, self.scheduler_step, self.batch_hooks
         step_losses, interrupted = self.history.step_losses, self.interrupted
         N = X.shape[0]
         order = self.rng.permutation(N) if self.shuffle else np.arange(N)
+        outputs: list[np.ndarray] | None = [] if self.keep_outputs else None
         snapshot = [w.copy() for w in self.weights]  # finite weights to fall back on
         total = 0.0
         for step, start in enumerate(range(0, N, batch_size), 1):
             idx = order[start : start + batch_size]
             X_batch, y_batch = X.take(idx, axis=0), y.take(idx, axis=0)
             zero_grad()
-            value = loss_forward(forward(X_batch), y_batch)
-            if not math.isfinite(value):
-                self._keep_finite_weights(snapshot)
-                raise DivergenceError(
-                    f"training diverged: the loss became {value} at epoch {epoch}, step {step} of "
-                    f"{self.n_steps}. The model keeps its last finite weights and the error carries "
-                    "the History so far (.history). Try a smaller learning rate "
-                    f"(lr={getattr(self.optimizer, 'lr', '?')}) or standardized inputs.",
-                    self.history,
-                )
-            backward(loss_backward())
+            out = forward(X_batch)
+            if W is None:
+                value = loss_forward(out, y_batch)
+            else:
+                w_batch = W.take(idx)
+                # a batch of zero weights has no weighted mean: it contributes no gradient
+                value = loss_forward(out, y_batch, w_batch) if w_batch.any() else None
+            if outputs is not None:
+                outputs.append(out)
+            if value is None:
+                value = 0.0
+            else:
+                if not math.isfinite(value):
+                    self._keep_finite_weights(snapshot)
+                    raise DivergenceError(
+                        f"training diverged: the loss became {value} at epoch {epoch}, step {step} "
+                        f"of {self.n_steps}. The model keeps its last finite weights and the error "
+                        "carries the History so far (.history). Try a smaller learning rate "
+                        f"(lr={_current_lr(self.optimizer)}) or standardized inputs.",
+                        self.history,
+                    )
+                backward(loss_backward())
+                if clip is not None:
+                    clip()
             step_optimizer()
+            if scheduler_step is not None:
+                scheduler_step()
             step_losses.append(value)
             total += value
+            if batch_hooks:
+                for c in batch_hooks:
+                    c.on_batch_end(step, {"loss": value})
             if interrupted[0]:
                 raise KeyboardInterrupt
-        return total / self.n_steps
+        return total / self.n_steps, outputs, order
 
     def _keep_finite_weights(self, snapshot: list[np.ndarray]) -> None:
         # The weights that produced a non-finite loss are kept when they are finite
@@ -421,24 +627,42 @@ class _Epochs:
                 np.copyto(w, saved)
 
 
+def _fingerprint(X: np.ndarray, y: np.ndarray) -> str:
+    """A digest of the training data as given (before any split): a resumed run must
+    see the same samples."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in (X, y):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def _current_lr(optimizer: Any) -> float | None:
+    groups = getattr(optimizer, "param_groups", None)
+    if groups:
+        lr = groups[0].get("lr")
+    else:
+        lr = getattr(optimizer, "lr", None)
+    return float(lr) if isinstance(lr, (int, float, np.number)) and not isinstance(lr, bool) else None
+
+
 def _backward_without_input_grad(model: Any) -> Callable[[np.ndarray], Any]:
     if isinstance(model, Sequential):
         return lambda dLdy: model.backward(dLdy, input_grad=False)
     return model.backward
 
 
-def _evaluate(model: Any, loss: Loss, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    out = predict(model, X)
-    logs = {"val_loss": loss._forward(out, y)}
-    if isinstance(loss, NLLLoss):
-        logs["val_accuracy"] = float(np.mean(out.argmax(axis=1) == y))
-    return logs
+# -- predict ---------------------------------------------------------------------------------
 
 
 def predict(model: Any, X: Any, batch_size: int = 8192) -> np.ndarray:
     """The model's outputs for ``X`` in eval mode (Dropout off), in batches.
 
-    The model's train/eval mode is restored afterwards.
+    The model's train/eval mode is restored afterwards. For a classifier these
+    are logits; ``predict_proba`` turns them into probabilities.
     """
     if not all(hasattr(model, name) for name in ("forward", "train", "eval")):
         raise TypeError(f"predict: model must be an fcnn layer or network, got {type(model).__name__}")
@@ -454,6 +678,44 @@ def predict(model: Any, X: Any, batch_size: int = 8192) -> np.ndarray:
     finally:
         model.train(was_training)
     return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+
+def predict_proba(model: Any, X: Any, *, loss: Loss | None = None, batch_size: int = 8192
+                  ) -> np.ndarray:
+    """Class probabilities: the softmax of the logits ``predict`` returns, or their
+    sigmoid for a binary / multi-label model.
+
+    Parameters
+    ----------
+    model, X, batch_size : as for ``predict``
+    loss : the loss the model was trained with: CrossEntropyLoss/NLLLoss gives the
+        softmax, BCEWithLogitsLoss the sigmoid (element-wise). Without it, a model
+        file's ``metadata["loss"]`` decides if it has one, else the output width:
+        one output is a binary logit (sigmoid), several are class logits (softmax).
+
+    Returns
+    -------
+    ndarray of the outputs' shape: (N, C) rows summing to 1, or (N, k) in [0, 1].
+    """
+    if loss is not None and not isinstance(loss, Loss):
+        raise TypeError(f"predict_proba: loss must be an fcnn Loss such as CrossEntropyLoss(), "
+                        f"got {loss!r}")
+    kind = _task(loss) if loss is not None else None
+    if kind is None:
+        saved = str((getattr(model, "metadata", None) or {}).get("loss", "")).lower()
+        kind = ("binary" if "bce" in saved else "multiclass" if any(
+            word in saved for word in ("nll", "cross", "entropy")) else "regression" if saved else None)
+    if kind == "regression":
+        raise ValueError("predict_proba needs a classifier (a cross-entropy or BCE-with-logits "
+                         "loss); this model is a regressor: use predict()")
+    out = predict(model, X, batch_size)
+    if kind is None:
+        kind = "binary" if out.shape[1] == 1 else "multiclass"
+    if kind == "binary":
+        return np.exp(-np.logaddexp(0, -out))  # the sigmoid, without overflow for any logit
+    from .losses import softmax
+
+    return softmax(out)
 
 
 def _output_features(model: Any) -> int | None:
@@ -485,6 +747,8 @@ def _prepare(
                 f"got {y.shape}"
             )
         check_finite(y, who, "y")
+        if hasattr(loss, "check_target") and n_out is not None:
+            y = loss.check_target(y, (X.shape[0], n_out), dtype, who)
     return np.ascontiguousarray(X), y
 
 
@@ -520,37 +784,57 @@ def _deferred_interrupt() -> Iterator[list[bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+# -- the progress bar ------------------------------------------------------------------------
+
+# No rate, and a short postfix: at 80 columns the bar keeps ~20 cells and the text is never cut.
+_BAR_FORMAT = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
+_BAR_KEYS = ("loss", "val_loss")
+
+
+def _tqdm_class() -> Any:
+    """``tqdm.auto`` (widgets in a notebook) only where ipywidgets can be imported: without
+    it tqdm.auto warns (TqdmWarning) in a notebook; the text bar works everywhere."""
+    import importlib.util
+
+    if "ipykernel" in sys.modules and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
+
+
 class _Bar:
     """A tqdm bar over epochs whose postfix is refreshed at most ~10 times a second."""
 
-    def __init__(self, epochs: int) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=epochs, unit="epoch", dynamic_ncols=True, leave=True)
+    def __init__(self, epochs: int, initial: int = 0, **options: Any) -> None:
+        tqdm = _tqdm_class()
+        self._bar = tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True,
+                         leave=True, bar_format=_BAR_FORMAT, **options)
         self._last = 0.0
+        self._logs: dict[str, float] | None = None
 
     def update(self, logs: dict[str, float]) -> None:
         now = time.monotonic()
         self._logs = logs
         if now - self._last > 0.1:
-            self._bar.set_postfix(self._format(logs), refresh=False)
+            self._bar.set_postfix_str(self._format(logs), refresh=False)
             self._last = now
         self._bar.update(1)
 
     def close(self) -> None:
-        if getattr(self, "_logs", None):  # show the final epoch's metrics, not a throttled one
-            self._bar.set_postfix(self._format(self._logs), refresh=True)
+        if self._logs:  # show the final epoch's metrics, not a throttled one
+            self._bar.set_postfix_str(self._format(self._logs), refresh=True)
         self._bar.close()
 
     @staticmethod
-    def _format(logs: dict[str, float]) -> dict[str, str]:
-        return {k: f"{v:.4f}" for k, v in logs.items()}
+    def _format(logs: dict[str, float]) -> str:
+        return " ".join(f"{k}={logs[k]:.4g}" for k in _BAR_KEYS if k in logs)
 
 
-def _progress_bar(epochs: int, progress: bool) -> _Bar | None:
+def _progress_bar(epochs: int, progress: bool, initial: int = 0) -> _Bar | None:
     if not progress:
         return None
     in_notebook = "ipykernel" in sys.modules
     if not (in_notebook or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())):
         return None
-    return _Bar(epochs)
+    return _Bar(epochs, initial)

@@ -304,3 +304,56 @@ def test_mlp_norm_and_activation_choices_are_listed_on_a_mistake():
         fcnn.mlp([4, 3, 2], norm="group")
     with pytest.raises(ValueError, match=r"gelu.*silu"):
         fcnn.mlp([4, 3, 2], activation="swish")
+
+
+# -- state travels with the model -------------------------------------------------------------
+
+
+def every_new_layer_kind(dtype):
+    rng = np.random.default_rng(8)
+    return fcnn.Sequential(
+        fcnn.Standardize(rng.standard_normal(4), rng.uniform(0.5, 2, 4), dtype=dtype),
+        fcnn.Linear(4, 6, rng=0, dtype=dtype), fcnn.BatchNorm1d(6, dtype=dtype), fcnn.GELU(),
+        fcnn.Linear(6, 6, rng=1, dtype=dtype), fcnn.LayerNorm(6, dtype=dtype), fcnn.ELU(0.7),
+        fcnn.Linear(6, 6, rng=2, dtype=dtype), fcnn.BatchNorm1d(6, momentum=None, dtype=dtype),
+        fcnn.SiLU(), fcnn.GELU("tanh"), fcnn.Identity(), fcnn.Linear(6, 3, rng=3, dtype=dtype),
+        fcnn.Softmax(), fcnn.LogSoftmax(dim=1),
+    )
+
+
+def trained(model, dtype):
+    rng = np.random.default_rng(9)
+    opt = fcnn.SGD(model.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        y = model.forward(rng.standard_normal((10, 4)).astype(dtype))
+        model.backward(rng.standard_normal(y.shape).astype(dtype))
+        opt.step()
+    return model.eval()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_config_and_state_dict_rebuild_every_new_layer_bit_identically(dtype):
+    model = trained(every_new_layer_kind(dtype), dtype)
+    config = model.get_config()
+    import json
+
+    json.dumps(config)  # the config is JSON, no arrays
+    clone = fcnn.Sequential(*[LAYERS[c["type"]](**c["config"]) for c in config["layers"]])
+    clone.load_state_dict(model.state_dict())
+    clone.eval()
+    X = np.random.default_rng(10).standard_normal((7, 4)).astype(dtype)
+    np.testing.assert_array_equal(clone.forward(X), model.forward(X))
+    assert int(clone[8].num_batches_tracked) == 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_and_load_every_new_layer_bit_identically(dtype, tmp_path):
+    model = trained(every_new_layer_kind(dtype), dtype)
+    fcnn.save(model, tmp_path / "m.safetensors")
+    loaded = fcnn.load(tmp_path / "m.safetensors").eval()
+    X = np.random.default_rng(10).standard_normal((7, 4)).astype(dtype)
+    np.testing.assert_array_equal(loaded.forward(X), model.forward(X))
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded.state_dict()[key], value)
+        assert loaded.state_dict()[key].dtype == value.dtype

@@ -28,6 +28,7 @@ from safetensors.numpy import load_file, save_file
 import fcnn
 from fcnn import serialization
 from fcnn.errors import ModelFileError, NonFiniteError, ShapeError
+from fcnn.registry import LAYERS
 
 # -- helpers ---------------------------------------------------------------------
 
@@ -968,3 +969,180 @@ def test_metadata_key_stored_twice(good: Path, tmp_path: Path) -> None:
     path = resave(good, tmp_path / "twice.safetensors",
                   tensors=lambda t: t.update({"metadata.classes": np.arange(2)}))
     assert "'classes' is stored both" in load_error(path)
+
+
+# -- every registered layer, a third-party layer, fcnn 0.1's files ---------------------
+
+FCNN_LAYERS = sorted(name for name, cls in LAYERS.items() if cls.__module__.startswith("fcnn."))
+
+
+def scrambled(model: fcnn.Layer, seed: int) -> fcnn.Layer:
+    """``model`` with every parameter and buffer set to non-trivial values (positive floats,
+    so that variances and scales stay valid; ints such as a batch counter to 7)."""
+    rng = np.random.default_rng(seed)
+    for _, array in model._named_state():
+        if array.dtype.kind == "f":
+            array[...] = rng.uniform(0.5, 2.0, array.shape)
+        else:
+            array[...] = 7
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", FCNN_LAYERS)
+def test_round_trip_of_every_registered_layer_is_bit_identical(
+    tmp_path: Path, name: str, dtype: type
+) -> None:
+    layer = LAYERS[name].example(5, dtype=dtype, rng=1)
+    model = scrambled(fcnn.Sequential(fcnn.Linear(4, 5, rng=0, dtype=dtype), layer), seed=2).eval()
+    path = tmp_path / f"{name}.safetensors"
+    fcnn.save(model, path)
+    loaded = fcnn.load(path)
+
+    assert [type(x) for x in loaded] == [fcnn.Linear, LAYERS[name]]
+    assert loaded[1].get_config() == layer.get_config()
+    state, restored = model.state_dict(), loaded.state_dict()
+    assert list(restored) == list(state)
+    for key, array in state.items():
+        assert restored[key].dtype == array.dtype and np.array_equal(restored[key], array), key
+    assert list(dict(loaded.named_buffers())) == list(dict(model.named_buffers()))
+    X = inputs(dtype=dtype)
+    assert np.array_equal(loaded.forward(X), model.forward(X))
+
+
+def test_nested_sequentials_round_trip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    inner = fcnn.Sequential(fcnn.Linear(5, 3, rng=rng), fcnn.BatchNorm1d(3), fcnn.Tanh())
+    model = scrambled(fcnn.Sequential(fcnn.Linear(4, 5, rng=rng), fcnn.ReLU(), inner), 3).eval()
+    fcnn.save(model, tmp_path / "nested.safetensors")
+    loaded = fcnn.load(tmp_path / "nested.safetensors")
+    assert type(loaded[2]) is fcnn.Sequential and type(loaded[2][1]) is fcnn.BatchNorm1d
+    assert "2.1.running_var" in loaded.state_dict()
+    assert np.array_equal(loaded.forward(inputs()), model.forward(inputs()))
+
+
+@pytest.fixture
+def scaled_shift() -> type:
+    """A layer defined outside fcnn, with a parameter and a buffer, registered for one test."""
+
+    @fcnn.register_layer
+    class ScaledShift(fcnn.Layer):
+        """``y = X * gain + offset``: ``gain`` trained, ``offset`` a buffer."""
+
+        _cache = ("_X",)
+
+        def __init__(self, num_features: int, dtype: str = "float64") -> None:
+            self.in_features = self.num_features = num_features
+            self.gain = fcnn.Parameter(np.ones(num_features, dtype))
+            self.register_buffer("offset", np.zeros(num_features, dtype))
+            self._X: np.ndarray | None = None
+
+        @classmethod
+        def example(cls, in_features: int, *, dtype=np.float64, rng=None) -> ScaledShift:
+            return scrambled(cls(in_features, str(np.dtype(dtype))), 4)
+
+        def forward(self, X: np.ndarray) -> np.ndarray:
+            self._X = X
+            return X * self.gain.weights + self.offset
+
+        def backward(self, dLdy: np.ndarray) -> np.ndarray:
+            self.gain.add_grad(np.einsum, "ij,ij->j", dLdy, self._X)
+            return dLdy * self.gain.weights
+
+        def get_config(self) -> dict:
+            return {"num_features": self.num_features, "dtype": str(self.gain.dtype)}
+
+    yield ScaledShift
+    del LAYERS["ScaledShift"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_registered_third_party_layer_is_saved_loaded_summarized_and_checked(
+    tmp_path: Path, scaled_shift: type, dtype: type
+) -> None:
+    model = fcnn.Sequential(fcnn.Linear(4, 3, rng=0, dtype=dtype), scaled_shift.example(3, dtype=dtype),
+                            fcnn.ReLU(), fcnn.Linear(3, 2, rng=1, dtype=dtype))
+    fcnn.save(model, tmp_path / "custom.safetensors")
+    loaded = fcnn.load(tmp_path / "custom.safetensors")
+
+    assert type(loaded[1]) is scaled_shift
+    assert np.array_equal(loaded[1].offset, model[1].offset) and loaded[1].offset.dtype == dtype
+    X = inputs(dtype=dtype)
+    assert np.array_equal(loaded.forward(X), model.forward(X))
+    # summarized: its own row, with its 3 parameters, its 3 buffer values and its dtype
+    rows = [line.split() for line in loaded.summary().splitlines() if "ScaledShift(" in line]
+    assert len(rows) == 1 and rows[0][0] == "1"
+    assert rows[0][1:3] == ["ScaledShift(num_features=3,", f"dtype={np.dtype(dtype)})"]
+    assert rows[0][-3:] == ["3", "3", str(np.dtype(dtype))]
+    if dtype == np.float64:  # gradient-checked, its rows named by named_parameters
+        report = fcnn.check_layer(loaded.train(), inputs()[:8], rng=0)
+        assert [r.name for r in report.rows] == ["X", "0.weight", "0.bias", "1.gain", "3.weight", "3.bias"]
+        assert report.max_relative_error < 1e-7, report
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0, -z))  # 1 / (1 + exp(-z)), without overflow (fcnn 0.1's form)
+
+
+def by_hand(tensors: dict, X: np.ndarray, steps: list) -> np.ndarray:
+    """The forward pass of an fcnn 0.1 Sequential, from its raw tensors: ``steps`` holds a
+    tensor prefix for each Linear (``"layers.0."``) and a function for each activation."""
+    for step in steps:
+        X = X @ tensors[step + "weight"] + tensors[step + "bias"] if isinstance(step, str) else step(X)
+    return X
+
+
+def relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0)
+
+
+FCNN01_FILES = {
+    "fcnn01_float64": ["layers.0.", relu, "layers.2.", lambda z: np.where(z > 0, z, 0.2 * z),
+                       "layers.4.", sigmoid, "layers.7.", np.tanh, "layers.9."],
+    "fcnn01_neural_network": ["layers.0.", relu, "layers.2.", relu, "layers.4."],
+    "fcnn01_bare_linear": ["layers.0."],
+    "fcnn01_cli_float32": ["layers.0.", np.tanh, "layers.2.", np.tanh, "layers.4."],
+}
+
+
+@pytest.mark.parametrize("name", list(FCNN01_FILES))
+def test_files_written_by_fcnn_0_1_load_and_predict_the_same(tmp_path: Path, name: str) -> None:
+    path = DATA / f"{name}.safetensors"
+    tensors = load_file(path)
+    with safe_open(path, framework="np") as f:
+        assert f.metadata()["fcnn_version"] == "0.1.0" and f.metadata()["format_version"] == "1"
+    model = fcnn.load(path)
+    weights = {k: v for k, v in tensors.items() if not k.startswith("metadata.")}
+    dtype = next(iter(weights.values())).dtype
+    X = load_file(DATA / "fcnn01_inputs.safetensors")["X"].astype(dtype)
+    if "mean" in model.metadata:  # the 0.1 CLI standardized the inputs with these
+        X = ((X - model.metadata["mean"]) / model.metadata["scale"]).astype(dtype)
+
+    expected = by_hand(tensors, X, FCNN01_FILES[name])
+    output = model.forward(X)
+    assert output.dtype == dtype
+    # The weights are the file's, bit for bit, and so are the outputs.
+    state = model.state_dict()
+    prefix = "layers.0." if name == "fcnn01_bare_linear" else "layers."  # 0.1's keys, today's
+    assert sorted(state) == sorted(key.removeprefix(prefix) for key in weights)
+    for key, array in weights.items():
+        assert np.array_equal(state[key.removeprefix(prefix)], array)
+    np.testing.assert_array_equal(output, expected)
+    # Saving the loaded model writes today's format, which loads to the same model.
+    fcnn.save(model, tmp_path / "resaved.safetensors")
+    again = fcnn.load(tmp_path / "resaved.safetensors")
+    assert np.array_equal(again.forward(X), output)
+    assert type(again) is type(model) and again.metadata.keys() == model.metadata.keys()
+
+
+def test_fcnn_0_1_metadata_comes_back(tmp_path: Path) -> None:
+    assert type(fcnn.load(DATA / "fcnn01_neural_network.safetensors")) is fcnn.NeuralNetwork
+    assert type(fcnn.load(DATA / "fcnn01_bare_linear.safetensors")) is fcnn.Linear
+    cli = fcnn.load(DATA / "fcnn01_cli_float32.safetensors").metadata
+    assert cli["classes"] == ["setosa", "versicolor", "virginica"]
+    assert cli["mean"].shape == (4,) and cli["scale"].dtype == np.float64
+    assert cli["config"]["standardize"] is True
+    assert fcnn.load(DATA / "fcnn01_float64.safetensors").metadata == {"epoch": 7, "classes": [0, 1, 2]}

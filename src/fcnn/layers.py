@@ -747,7 +747,7 @@ class Standardize(Layer):
 
     @classmethod
     def example(cls, in_features: int, *, dtype: Any = np.float64, rng: RNGLike = None) -> Standardize:
-        g = np.random.default_rng(rng)
+        g = as_generator(rng)
         return cls(g.standard_normal(in_features), g.uniform(0.5, 2.0, in_features), dtype=dtype)
 
     @property

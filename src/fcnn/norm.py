@@ -21,7 +21,7 @@ import numpy as np
 
 from ._validation import as_float_array, check_finite, choice, number, positive_int, resolve_dtype
 from .errors import ShapeError
-from .init import RNGLike
+from .init import RNGLike, as_generator
 from .layers import Layer
 from .parameter import Parameter
 from .registry import register_layer
@@ -128,7 +128,7 @@ class BatchNorm1d(_Norm):
     def example(cls, in_features: int, *, dtype: Any = np.float64, rng: RNGLike = None) -> BatchNorm1d:
         layer = cls(in_features, dtype=dtype)
         if layer.affine:  # away from gamma = 1, beta = 0, so a mix-up of the two shows
-            g = np.random.default_rng(rng)
+            g = as_generator(rng)
             layer.weight.weights = g.uniform(0.5, 1.5, in_features)
             layer.bias.weights = g.standard_normal(in_features)
         return layer
@@ -266,7 +266,7 @@ class LayerNorm(_Norm):
     @classmethod
     def example(cls, in_features: int, *, dtype: Any = np.float64, rng: RNGLike = None) -> LayerNorm:
         layer = cls(in_features, dtype=dtype)
-        g = np.random.default_rng(rng)
+        g = as_generator(rng)
         layer.weight.weights = g.uniform(0.5, 1.5, in_features)
         layer.bias.weights = g.standard_normal(in_features)
         return layer

@@ -74,7 +74,10 @@ MAX_HEADER_BYTES = 10 * 2**20
 
 #: ``save(..., layout=)``: the tensors' keys and shapes, by name. ``"fcnn"`` is the
 #: model's own ``state_dict()``; another layout (PyTorch's) registers its function here.
-LAYOUTS: dict[str, Callable[[Layer], dict[str, np.ndarray]]] = {"fcnn": lambda model: model.state_dict()}
+LAYOUTS: dict[str, Callable[[Layer], dict[str, np.ndarray]]] = {
+    "fcnn": lambda model: model.state_dict(),
+    "torch": lambda model: _torch_layout(model),
+}
 
 _FORMAT = "fcnn"
 _METADATA_PREFIX = "metadata."
@@ -184,10 +187,20 @@ def _unwrap(model: Any) -> Layer:
     """The fcnn model to save from what the caller passed (where converters plug in)."""
     if isinstance(model, Layer):
         return model
+    if hasattr(model, "fit"):  # a fitted MLP estimator or a Pipeline: one file, scaler included
+        from .export.sklearn import to_fcnn_model
+
+        return to_fcnn_model(model, who="fcnn.save")
     raise TypeError(
         "fcnn.save expected an fcnn model (Sequential, NeuralNetwork or a layer) as its first "
         f"argument, got {type(model).__name__}"
     )
+
+
+def _torch_layout(model: Layer) -> dict[str, np.ndarray]:
+    from .export.torch import torch_state_dict  # PyTorch's keys and shapes (NumPy only)
+
+    return torch_state_dict(model)
 
 
 def _architecture_json(model: Layer) -> str:

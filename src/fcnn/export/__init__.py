@@ -3,8 +3,8 @@
 Each submodule imports its library (onnx, torch, scikit-learn) on first use:
 
 * ``fcnn.export.onnx``: ``export_onnx`` and the per-layer rule table ``register_onnx``;
-* ``fcnn.export.torch``: ``to_torch``, ``from_torch``, the torch-layout safetensors
-  file (``save_torch_layout``, ``load_state_dict_file``);
+* ``fcnn.export.torch``: ``to_torch``, ``from_torch``, and the PyTorch layout of
+  ``fcnn.save(..., layout="torch")`` files (``torch_state_dict``, ``load_state_dict_file``);
 * ``fcnn.export.sklearn``: ``from_sklearn`` and the estimator/pipeline unwrapping
   that ``export_onnx`` and ``fcnn.save`` share.
 """
@@ -22,7 +22,6 @@ __all__ = [
     "load_state_dict_file",
     "register_onnx",
     "register_torch",
-    "save_torch_layout",
     "to_torch",
 ]
 
@@ -33,14 +32,13 @@ _LAZY = {
     "to_torch": "torch",
     "from_torch": "torch",
     "register_torch": "torch",
-    "save_torch_layout": "torch",
     "load_state_dict_file": "torch",
 }
 
 if TYPE_CHECKING:
     from .onnx import export_onnx, register_onnx
     from .sklearn import from_sklearn
-    from .torch import from_torch, load_state_dict_file, register_torch, save_torch_layout, to_torch
+    from .torch import from_torch, load_state_dict_file, register_torch, to_torch
 
 
 def __getattr__(name: str) -> Any:
@@ -75,14 +73,14 @@ def cli_export(
     out_path : the file to write.
     format : {"onnx", "torch"}, optional
         ``"onnx"`` (``export_onnx``) or ``"torch"`` (PyTorch-layout safetensors,
-        ``save_torch_layout``); default from the suffix: ``.onnx`` -> onnx,
+        ``fcnn.save(model, out_path, layout="torch")``); default from the suffix: ``.onnx`` -> onnx,
         ``.safetensors``/``.pt``/``.pth`` -> torch.
     output, opset : as for ``export_onnx`` (ONNX only).
     """
     from pathlib import Path
 
     from .._validation import choice
-    from ..serialization import load
+    from ..serialization import load, save
 
     suffix = Path(os.fspath(out_path)).suffix.lower()
     if format is None:
@@ -93,9 +91,7 @@ def cli_export(
     choice(format, "format", "fcnn export", ("onnx", "torch"))
     model = load(model_path)
     if format == "torch":
-        from .torch import save_torch_layout
-
-        save_torch_layout(model, out_path)
+        save(model, out_path, layout="torch")
         return f"wrote {os.fspath(out_path)} (PyTorch state_dict layout, safetensors)"
     from .onnx import export_onnx
 

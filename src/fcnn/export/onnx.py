@@ -125,7 +125,7 @@ class OnnxGraph:
         self.elem_type = onnx.helper.np_dtype_to_tensor_dtype(self.dtype)
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
-        self._names: set[str] = {"input"}
+        self._names: set[str] = {"input", "logits", "predictions", "probabilities", "label"}
         self.prefix = ""  # set per layer: "layer3_Linear_"
         self._eval_form: list[str] = []
 
@@ -276,12 +276,12 @@ def _batch_norm(layer: BatchNorm1d, graph: OnnxGraph, x: str) -> str:
     if graph.dtype == np.float32:
         inputs = [x, weight, bias, graph.constant(mean, "running_mean"), graph.constant(var, "running_var")]
         return graph.node("BatchNormalization", inputs, "batchnorm", epsilon=float(layer.eps))
-    # onnxruntime's float64 BatchNormalization is off by ~1e-13; spelled out, with 1/sigma
-    # folded as BatchNorm1d computes it, the graph gives fcnn's bits
-    inv_std = graph.constant(1 / np.sqrt(var + layer.eps), "inv_std")
+    # onnxruntime's float64 BatchNormalization is off by ~1e-13; spelled out, with
+    # gamma/sigma folded as BatchNorm1d computes it, the graph gives fcnn's bits
+    inv_std = 1 / np.sqrt(var + layer.eps)
+    scale = graph.constant(inv_std if "weight" not in state else state["weight"] * inv_std, "scale")
     centered = graph.node("Sub", [x, graph.constant(mean, "running_mean")], "centered")
-    normalized = graph.node("Mul", [centered, inv_std], "normalized")
-    return graph.node("Add", [graph.node("Mul", [normalized, weight], "scaled"), bias], "batchnorm")
+    return graph.node("Add", [graph.node("Mul", [centered, scale], "scaled"), bias], "batchnorm")
 
 
 def _reduce_mean(graph: OnnxGraph, x: str, axis: int) -> str:
@@ -488,9 +488,7 @@ def _build(model: Layer, info: dict[str, Any], opset: int, output: str, dtype: n
             UserWarning, stacklevel=3,
         )
     outputs = _outputs(graph, x, info, output)
-    if x == "input":  # a graph needs at least one node
-        outputs[0] = (graph.node("Identity", ["input"], outputs[0][0]), *outputs[0][1:])
-    for name, value, *_ in outputs:
+    for name, value, *_ in outputs:  # (an Identity also when no layer added a node: x is "input")
         if value != name:
             graph.nodes.append(helper.make_node("Identity", [value], [name], name=name))
     batch = "batch"
@@ -522,16 +520,25 @@ def _outputs(graph: OnnxGraph, logits: str, info: dict[str, Any], output: str) -
             raise ValueError(f"export_onnx: output={output!r} asks for probabilities, but the model is "
                              "a regressor; use output='logits' (the predictions)")
         return [("predictions", logits, graph.elem_type, shape)]
-    if classes is not None and graph.width is not None and len(classes) != graph.width:
+    if task == "binary" and graph.width != 1:
+        raise ValueError(f"export_onnx: a binary model (one logit) has 1 output, this one {graph.width}")
+    expected = 2 if task == "binary" else graph.width
+    if classes is not None and expected is not None and len(classes) != expected:
         raise ValueError(f"export_onnx: {len(classes)} class names for a model with {graph.width} "
-                         "outputs; give one name per output")
+                         f"output(s); give {expected}")
     outputs = []
     if output in ("logits", "both"):
         outputs.append(("logits", logits, graph.elem_type, shape))
     if output in ("proba", "both"):
-        op = "Sigmoid" if task == "multilabel" else "Softmax"
-        probabilities = graph.node(op, [logits], "probabilities_") if op == "Sigmoid" else graph.node(
-            "Softmax", [logits], "probabilities_", axis=-1)
+        if task == "multilabel":
+            probabilities = graph.node("Sigmoid", [logits], "probabilities_")
+        elif task == "binary":  # one logit z: [1 - sigmoid(z), sigmoid(z)]
+            positive = graph.node("Sigmoid", [logits], "p_positive")
+            negative = graph.node("Sub", [graph.constant(1.0, "one"), positive], "p_negative")
+            probabilities = graph.node("Concat", [negative, positive], "probabilities_", axis=1)
+            shape = ["batch", 2]
+        else:
+            probabilities = graph.node("Softmax", [logits], "probabilities_", axis=-1)
         outputs.append(("probabilities", probabilities, graph.elem_type, shape))
     if classes is not None:
         outputs.append(_label(graph, logits, task, classes))
@@ -554,6 +561,11 @@ def _label(graph: OnnxGraph, logits: str, task: str | None, classes: list[Any]) 
         values, elem = values.astype(np.float64), TensorProto.DOUBLE
     else:
         raise TypeError(f"export_onnx: class names must be strings or numbers, got {classes!r}")
-    index = graph.node("ArgMax", [logits], "class_index", axis=1, keepdims=0)
+    if task == "binary":  # class 1 where the logit is positive (sigmoid > 0.5)
+        positive = graph.node("Greater", [logits, graph.constant(0.0, "zero")], "positive")
+        flat = graph.node("Reshape", [positive, graph.constant(np.array([-1]), "flat", dtype=np.int64)])
+        index = graph.node("Cast", [flat], "class_index", to=TensorProto.INT64)
+    else:
+        index = graph.node("ArgMax", [logits], "class_index", axis=1, keepdims=0)
     names = graph.constant(values, "classes", dtype=values.dtype)
     return ("label", graph.node("Gather", [names, index], "label_", axis=0), elem, ["batch"])

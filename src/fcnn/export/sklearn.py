@@ -35,7 +35,7 @@ import numpy as np
 from ..layers import Identity, Layer, Linear, ReLU, Sigmoid, Standardize, Tanh
 from ..network import Sequential
 
-__all__ = ["as_fcnn_model", "from_sklearn"]
+__all__ = ["as_fcnn_model", "from_sklearn", "to_fcnn_model"]
 
 # scikit-learn's activation names -> fcnn layers (None: no layer)
 _ACTIVATIONS: dict[str, type[Layer] | None] = {
@@ -71,7 +71,12 @@ def from_sklearn(estimator: Any) -> Sequential:
     ValueError
         The estimator is not fitted.
     """
-    model, info = as_fcnn_model(estimator, copy=True, who="from_sklearn")
+    return to_fcnn_model(estimator, who="from_sklearn")
+
+
+def to_fcnn_model(estimator: Any, *, who: str) -> Sequential:
+    """``from_sklearn`` with ``who`` naming the caller in errors (``fcnn.save`` uses it)."""
+    model, info = as_fcnn_model(estimator, copy=True, who=who)
     if not isinstance(model, Sequential):
         model = Sequential(model)
     model.metadata = {**(getattr(model, "metadata", None) or {}), **info}  # type: ignore[attr-defined]
@@ -87,9 +92,10 @@ def as_fcnn_model(obj: Any, *, copy: bool = False, who: str = "export") -> tuple
     """
     if isinstance(obj, Layer):
         meta = getattr(obj, "metadata", None) or {}
-        info = {key: meta[key] for key in ("task", "classes", "feature_names") if key in meta}
-        if "classes" in info and "task" not in info:
-            info["task"] = "classification"
+        info = {key: meta[key] for key in ("task", "classes", "feature_names", "loss") if key in meta}
+        info.setdefault("task", _task_from_loss(obj, info))
+        if info["task"] is None:
+            del info["task"]
         return (copy_module.deepcopy(obj) if copy else obj), info
     steps = _steps(obj, who)
     *preprocessing, (final_name, final) = steps
@@ -104,6 +110,24 @@ def as_fcnn_model(obj: Any, *, copy: bool = False, who: str = "export") -> tuple
         inner = network.layers if isinstance(network, Sequential) else [network]
         network = Sequential(*layers, *inner)
     return network, info
+
+
+#: the task an fcnn training loss implies (``metadata["loss"]``, as ``fcnn train`` writes it)
+_LOSS_TASKS = {"bce": "multilabel", "nll": "classification", "cross": "classification",
+               "mse": "regression", "l1": "regression", "huber": "regression"}
+#: the fcnn loss each task trains with, recorded as ``metadata["loss"]``
+_TASK_LOSSES = {"classification": "CrossEntropyLoss", "multilabel": "BCEWithLogitsLoss",
+                "regression": "MSELoss"}
+
+
+def _task_from_loss(model: Layer, info: dict[str, Any]) -> str | None:
+    loss = str(info.get("loss", "")).lower()
+    task = next((task for word, task in _LOSS_TASKS.items() if word in loss), None)
+    if task is None and "classes" in info:
+        task = "classification"
+    if task == "multilabel" and _n_outputs(model) == 1:
+        task = "binary"  # one logit of a BCE-trained model: two classes
+    return task
 
 
 def _steps(obj: Any, who: str) -> list[tuple[str, Any]]:
@@ -150,6 +174,9 @@ def _estimator(est: Any, name: str, copy: bool, who: str) -> tuple[Layer, dict[s
                                       "or fcnn's) or an fcnn model")
         )
     out = getattr(est, "out_activation_", None)
+    if out not in ("identity", "softmax", "logistic"):
+        raise TypeError(f"{who}: {name!r} has out_activation_={out!r} (e.g. loss='poisson'); fcnn "
+                        "converts 'identity', 'softmax' and 'logistic' outputs")
     model = getattr(est, "model_", None)
     if isinstance(model, Layer):  # fcnn's estimators: the network itself
         network: Layer = copy_module.deepcopy(model) if copy else model
@@ -158,7 +185,7 @@ def _estimator(est: Any, name: str, copy: bool, who: str) -> tuple[Layer, dict[s
     info: dict[str, Any] = {}
     classes = getattr(est, "classes_", None)
     if out == "identity" or classes is None:
-        info["task"] = "regression"
+        info.update(task="regression", loss=_TASK_LOSSES["regression"])
         return network, info
     info["classes"] = np.asarray(classes).tolist()
     n_out = _n_outputs(network)
@@ -167,11 +194,9 @@ def _estimator(est: Any, name: str, copy: bool, who: str) -> tuple[Layer, dict[s
         info["task"] = "classification"
     elif out == "logistic":
         info["task"] = "multilabel"
-    elif out == "softmax":
-        info["task"] = "classification"
     else:
-        raise TypeError(f"{who}: {name!r} has out_activation_={out!r}; fcnn converts 'softmax', "
-                        "'logistic' and 'identity'")
+        info["task"] = "classification"
+    info["loss"] = _TASK_LOSSES[info["task"]]
     return network, info
 
 

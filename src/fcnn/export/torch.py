@@ -7,10 +7,10 @@
   buffers included (BatchNorm1d's ``running_mean``, ``running_var``,
   ``num_batches_tracked``), dtypes kept (float32/float64), and each layer's
   ``train``/``eval`` mode kept. Going there and back gives the same bits.
-* ``save_torch_layout(model, path)`` (``fcnn.save(model, path, layout="torch")``)
-  writes a safetensors file whose keys and shapes are PyTorch's, so
-  ``torch_model.load_state_dict(safetensors.torch.load_file(path))`` loads it with
-  ``strict=True``; ``load_state_dict_file(model, path)`` reads such a file (or one
+* ``fcnn.save(model, path, layout="torch")`` writes the tensors as
+  ``torch_state_dict(model)`` gives them, PyTorch's keys and shapes, so
+  ``torch_model.load_state_dict(safetensors.torch.load_file(path))`` loads the file
+  with ``strict=True``; ``load_state_dict_file(model, path)`` reads such a file (or one
   written from a PyTorch ``state_dict()``) into a matching fcnn model.
 
 fcnn's ``Standardize`` has no PyTorch counterpart: ``to_torch`` writes it as
@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from .._version import __version__
 from ..layers import (
     ELU,
     GELU,
@@ -56,7 +55,6 @@ __all__ = [
     "from_torch",
     "load_state_dict_file",
     "register_torch",
-    "save_torch_layout",
     "to_torch",
     "torch_state_dict",
 ]
@@ -382,45 +380,14 @@ def _from_torch_layout(model: Layer, state: dict[str, np.ndarray], who: str) -> 
     return converted
 
 
-def save_torch_layout(model: Layer, path: str | os.PathLike[str], /, **metadata: str) -> None:
-    """Write ``model``'s parameters and buffers as a safetensors file in PyTorch's layout.
-
-    ``torch.nn.Sequential(...).load_state_dict(safetensors.torch.load_file(path))``
-    loads it (strict); ``load_state_dict_file`` reads it back into an fcnn model. The
-    architecture is not in the file (PyTorch's convention: the code builds the
-    module); ``metadata`` (strings) goes into the safetensors header, beside
-    ``format="pt"`` and ``fcnn_version``. Written atomically, like ``fcnn.save``.
-    """
-    from safetensors.numpy import save
-
-    from ..serialization import _as_path, _atomic_write
-
-    target = _as_path(path, "fcnn.save")
-    if not isinstance(model, Layer):
-        raise TypeError(f"fcnn.save(layout='torch') expected an fcnn model, got {type(model).__name__}")
-    for key, value in metadata.items():
-        if not isinstance(value, str):
-            raise TypeError(f"fcnn.save(layout='torch'): metadata values must be strings (safetensors "
-                            f"header), got {key}={value!r}")
-    state = torch_state_dict(model)
-    if not state:
-        raise ValueError("fcnn.save(layout='torch'): the model has no parameters or buffers to save")
-    for key, array in state.items():
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValueError(f"fcnn.save(layout='torch'): {key!r} holds NaN or infinite values")
-    header = {"format": "pt", "fcnn_layout": "torch", "fcnn_version": __version__, **metadata}
-    data = save({k: np.array(v, order="C") for k, v in state.items()}, metadata=header)
-    _atomic_write(target, data)
-
-
 def load_state_dict_file(model: Layer, path: str | os.PathLike[str], *, strict: bool = True) -> Any:
     """Load a PyTorch-layout safetensors file into ``model`` (in place); return what
     ``load_state_dict`` returns (missing and unexpected keys, with ``strict=False``).
 
-    The file is one ``save_torch_layout`` wrote or one written from a PyTorch
-    ``state_dict()`` (``safetensors.torch.save_file(module.state_dict(), path)``) of a
-    module with ``model``'s architecture. Every key, shape and dtype is checked before
-    anything is written: a refused file changes nothing.
+    The file is one ``fcnn.save(model, path, layout="torch")`` wrote or one written
+    from a PyTorch ``state_dict()`` (``safetensors.torch.save_file(module.state_dict(),
+    path)``) of a module with ``model``'s architecture. Every key, shape and dtype is
+    checked before anything is written: a refused file changes nothing.
     """
     from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load_file
@@ -440,7 +407,9 @@ def load_state_dict_file(model: Layer, path: str | os.PathLike[str], *, strict: 
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFileError(f"{source}: not a readable safetensors file ({exc})") from None
     if header.get("format") == "fcnn":
-        raise ModelFileError(f"{source} is an fcnn model file (fcnn's layout): read it with fcnn.load")
+        if header.get("layout", "fcnn") != "torch":
+            raise ModelFileError(f"{source} is an fcnn model file in fcnn's layout: read it with fcnn.load")
+        state = {k: v for k, v in state.items() if not k.startswith("metadata.")}  # fcnn.save's extras
     converted = _from_torch_layout(model, state, "load_state_dict_file")
     own = model.state_dict()
     for key, value in converted.items():

@@ -368,3 +368,20 @@ def test_default_cross_entropy_takes_the_lab_path() -> None:
     weighted.forward(np.zeros((3, 2)), np.array([0, 1, 1]))
     assert weighted._probs is None and weighted._G is not None
     np.testing.assert_array_equal(weighted.backward(), loss.backward())
+
+
+def test_a_loss_written_with_forward_and_backward_only_still_works() -> None:
+    class Half(fcnn.Loss):
+        def forward(self, pred: np.ndarray, target: np.ndarray) -> float:
+            self.diff = pred - target
+            return float(0.5 * np.sum(self.diff**2))
+
+        def backward(self) -> np.ndarray:
+            return self.diff
+
+    loss, pred = Half(), np.array([[1.0, 2.0]])
+    assert loss(pred, np.zeros((1, 2))) == 2.5 == loss._forward(pred, np.zeros((1, 2)))
+    np.testing.assert_array_equal(loss.backward(), pred)
+    np.testing.assert_array_equal(loss.check_target([[0, 1]], (1, 2), np.float32), [[0, 1]])
+    with pytest.raises(TypeError, match="takes no sample_weight"):
+        loss._forward(pred, np.zeros((1, 2)), np.ones(1))

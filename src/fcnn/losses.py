@@ -179,6 +179,9 @@ class Loss(DropsCacheWhenPickled):
 
     def __call__(self, pred: np.ndarray, target: np.ndarray,
                  sample_weight: np.ndarray | None = None) -> Any:
+        # (a loss written as forward(pred, target) keeps working when called without weights)
+        if sample_weight is None:
+            return self.forward(pred, target)
         return self.forward(pred, target, sample_weight)
 
     def forward(self, pred: np.ndarray, target: np.ndarray,
@@ -192,7 +195,13 @@ class Loss(DropsCacheWhenPickled):
 
     def _forward(self, pred: np.ndarray, target: np.ndarray,
                  sample_weight: np.ndarray | None = None) -> Any:
-        raise NotImplementedError
+        """``forward`` without input checks. The default serves a loss written with
+        ``forward(pred, target)`` and ``backward()`` only: it calls that ``forward``."""
+        if type(self).forward is Loss.forward:
+            raise NotImplementedError(f"{type(self).__name__} must define _forward (or forward)")
+        if sample_weight is not None:
+            raise TypeError(f"{self!r} takes no sample_weight: it defines forward(pred, target) only")
+        return self.forward(pred, target)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:
         raise NotImplementedError
@@ -204,8 +213,14 @@ class Loss(DropsCacheWhenPickled):
 
     def check_target(self, target: Any, pred_shape: tuple[int, ...], dtype: Any = None,
                      who: str | None = None) -> np.ndarray:
-        """Check ``target`` for predictions of ``pred_shape``; returns it as ``_forward`` expects it."""
-        raise NotImplementedError
+        """Check ``target`` for predictions of ``pred_shape``; returns it as ``_forward`` expects it.
+
+        The default: a finite float array in ``dtype``; each loss refines it (labels, shapes, ranges).
+        """
+        who = repr(self) if who is None else who
+        target = as_float_array(target, who, None if dtype is None else np.dtype(dtype))
+        check_finite(target, who, "target")
+        return target
 
     def get_config(self) -> dict[str, Any]:
         return {}

@@ -808,8 +808,9 @@ class _Bar:
 
     def __init__(self, epochs: int, initial: int = 0, **options: Any) -> None:
         tqdm = _tqdm_class()
-        self._bar = tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True,
-                         leave=True, bar_format=_BAR_FORMAT, **options)
+        options = {"total": epochs, "initial": initial, "unit": "epoch", "dynamic_ncols": True,
+                   "leave": True, "bar_format": _BAR_FORMAT, **options}
+        self._bar = tqdm(**options)
         self._last = 0.0
         self._logs: dict[str, float] | None = None
 

@@ -149,9 +149,10 @@ ACTIVATIONS["sigmoid"] = ACTIVATIONS["logistic"]
 
 
 def _softmax(Z: np.ndarray) -> None:
-    tmp = Z - Z.max(axis=1)[:, np.newaxis]
-    np.exp(tmp, out=Z)
-    Z /= Z.sum(axis=1)[:, np.newaxis]
+    # scikit-learn's inplace_softmax without its temporary copy (the same numbers)
+    Z -= Z.max(axis=1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=1, keepdims=True)
 
 
 _OUTPUTS: dict[str, Callable[[np.ndarray], Any]] = {
@@ -301,58 +302,70 @@ class Engine:
         """
         n = X.shape[0]
         out = self.forward(X, train=train)
-        loss = self._loss(out, Y, labels, sample_weight, n)
+        if labels is not None:
+            # flat positions of the true classes: the loss reads them, the delta
+            # subtracts the one-hot target there (act(z) - y)
+            where = self._row_offsets(n, out.shape[1])
+            where += labels
+        loss = self._loss(out, Y, labels, sample_weight, n, where if labels is not None else None)
         if sample_weight is None:
             sw_sum: Any = n
         else:
             sw_sum = sample_weight.sum()
-        if self.alpha:
+        alpha = self.alpha
+        coefs = self.coefs
+        if alpha:
             values = 0
-            for s in self.coefs:
+            for s in coefs:
                 s = s.ravel()
                 values += np.dot(s, s)
-            loss += (0.5 * self.alpha) * values / sw_sum
+            loss += (0.5 * alpha) * values / sw_sum
         # the delta of the output layer, act(z) - y, overwrites the output buffer
         delta = out
         if labels is not None:
-            delta[np.arange(n), labels] -= 1
+            delta.ravel()[where] -= 1
         else:
             np.subtract(delta, Y, out=delta)
         if sample_weight is not None:
             delta *= sample_weight.reshape(-1, 1)
-        last = self.n_layers - 2
-        acts = self._acts
+        acts, deltas, inputs = self._acts, self._deltas, self._inputs
         act = self.activation
-        for i in range(last, -1, -1):
-            below = X if i == 0 else self._below(i - 1, n)
-            self._layer_grads(i, below, delta, sw_sum)
+        derivative, needs_input = act.derivative, act.needs_input
+        dropping = self.dropout and train
+        coef_grads, intercept_grads = self.coef_grads, self.intercept_grads
+        for i in range(self.n_layers - 2, -1, -1):
+            gW, gb = coef_grads[i], intercept_grads[i]
+            if i == 0:
+                below = X
+            elif dropping:
+                below = self._dropped[i - 1][:n]
+            else:
+                below = acts[i][:n]
+            if isinstance(below, np.ndarray):
+                np.matmul(below.T, delta, out=gW)
+            else:
+                gW[...] = below.T @ delta
+            if alpha:
+                gW += alpha * coefs[i]
+            gW /= sw_sum
+            np.sum(delta, axis=0, out=gb)
+            gb /= sw_sum
             if i == 0:
                 break
-            new = self._deltas[i - 1][:n]
-            np.matmul(delta, self.coefs[i].T, out=new)
-            if self.dropout and train:
+            new = deltas[i - 1][:n]
+            np.matmul(delta, coefs[i].T, out=new)
+            if dropping:
                 new *= self._masks[i - 1]
-            act.derivative(acts[i][:n], self._inputs[i - 1][:n] if act.needs_input else None, new)
+            derivative(acts[i][:n], inputs[i - 1][:n] if needs_input else None, new)
             delta = new
         return float(loss)
 
-    def _below(self, i: int, n: int) -> np.ndarray:
-        """What hidden layer ``i`` fed forward (its activation, after dropout)."""
-        if self.dropout and self._masks[i] is not None and self._dropped[i] is not None:
-            return self._dropped[i][:n]
-        return self._acts[i + 1][:n]
-
-    def _layer_grads(self, i: int, below: Any, delta: np.ndarray, sw_sum: Any) -> None:
-        gW, gb = self.coef_grads[i], self.intercept_grads[i]
-        if isinstance(below, np.ndarray):
-            np.matmul(below.T, delta, out=gW)
-        else:
-            gW[...] = below.T @ delta
-        if self.alpha:
-            gW += self.alpha * self.coefs[i]
-        gW /= sw_sum
-        np.sum(delta, axis=0, out=gb)
-        gb /= sw_sum
+    def _row_offsets(self, n: int, k: int) -> np.ndarray:
+        offsets = getattr(self, "_offsets", None)
+        if offsets is None or offsets.shape[0] < n or self._offsets_k != k:
+            offsets = self._offsets = np.arange(max(n, self._n_buffer), dtype=np.intp) * k
+            self._offsets_k = k
+        return offsets[:n].copy()
 
     def _loss(
         self,
@@ -361,12 +374,13 @@ class Engine:
         labels: np.ndarray | None,
         sample_weight: np.ndarray | None,
         n: int,
+        where: np.ndarray | None = None,
     ) -> Any:
         """scikit-learn's ``LOSS_FUNCTIONS[...]`` on the output activation."""
         name = self.loss_name
         if name == "log_loss":  # softmax; labels given
             eps = np.finfo(out.dtype).eps
-            p = out[np.arange(n), labels]
+            p = out[np.arange(n), labels] if where is None else out.ravel().take(where)
             np.clip(p, eps, 1 - eps, out=p)
             logp = np.log(p)
             if sample_weight is None:

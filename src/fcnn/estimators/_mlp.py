@@ -47,6 +47,7 @@ from ._engine import SGD, Adam, Engine
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
+_GATHER_BYTES = 256 * 2**20
 #: scikit-learn's hidden activations, then fcnn's.
 SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 FCNN_ACTIVATIONS = ("leaky_relu", "elu", "gelu", "silu")
@@ -356,10 +357,12 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         Y_train, labels_train = self._targets(y_train)
-        dense = isinstance(X_train, np.ndarray)
-        if dense:
-            X_buf = np.empty((batch_size, X_train.shape[1]), dtype=X_train.dtype)
-        Y_buf = np.empty((batch_size, Y_train.shape[1]), dtype=Y_train.dtype)
+        # Each epoch gathers its shuffled rows once (batches are then slices);
+        # for a dense X bigger than _GATHER_BYTES, each batch gathers its own.
+        whole = not isinstance(X_train, np.ndarray) or X_train.nbytes <= _GATHER_BYTES
+        gather_buf = None
+        if self.shuffle and whole and isinstance(X_train, np.ndarray):
+            gather_buf = np.empty_like(X_train, order="C")
         starts = list(range(0, n_samples, batch_size))
         callbacks = self._callbacks()
         bar = self._bar()
@@ -369,32 +372,37 @@ class _BaseMLP(BaseEstimator):
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
+                Xe, Ye, Le, We = X_train, Y_train, labels_train, sample_weight_train
                 if self.shuffle:
                     # scikit-learn's utils.shuffle: a fresh permutation of positions,
                     # applied to the previous order
                     perm = np.arange(n_samples)
                     self._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
+                    if whole:
+                        if gather_buf is not None:
+                            Xe = np.take(X_train, sample_idx, axis=0, out=gather_buf)
+                        else:
+                            Xe = X_train[sample_idx]
+                        Ye = Y_train.take(sample_idx, axis=0)
+                        Le = None if Le is None else Le.take(sample_idx)
+                        We = None if We is None else We.take(sample_idx)
                 accumulated_loss = 0.0
                 for start in starts:
                     stop = min(start + batch_size, n_samples)
-                    m = stop - start
-                    if self.shuffle:
-                        batch_idx = sample_idx[start:stop]
-                        if dense:
-                            X_batch = np.take(X_train, batch_idx, axis=0, out=X_buf[:m])
-                        else:
-                            X_batch = X_train[batch_idx]
-                        Y_batch = np.take(Y_train, batch_idx, axis=0, out=Y_buf[:m])
-                        lab = None if labels_train is None else labels_train[batch_idx]
-                        sw = None if sample_weight_train is None else sample_weight_train[batch_idx]
+                    if self.shuffle and not whole:
+                        rows = sample_idx[start:stop]
+                        X_batch = X_train.take(rows, axis=0)
+                        Y_batch = Y_train.take(rows, axis=0)
+                        lab = None if Le is None else Le.take(rows)
+                        sw = None if We is None else We.take(rows)
                     else:
-                        X_batch = X_train[start:stop]
-                        Y_batch = Y_train[start:stop]
-                        lab = None if labels_train is None else labels_train[start:stop]
-                        sw = None if sample_weight_train is None else sample_weight_train[start:stop]
+                        X_batch = Xe[start:stop]
+                        Y_batch = Ye[start:stop]
+                        lab = None if Le is None else Le[start:stop]
+                        sw = None if We is None else We[start:stop]
                     batch_loss = backprop(X_batch, Y_batch, lab, sw)
-                    accumulated_loss += batch_loss * m
+                    accumulated_loss += batch_loss * (stop - start)
                     update(params, engine.grad)
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / X_train.shape[0]
@@ -438,7 +446,8 @@ class _BaseMLP(BaseEstimator):
             if bar is not None:
                 bar.close()
             for c in callbacks:
-                c.on_train_end(None)
+                if hasattr(c, "on_train_end"):
+                    c.on_train_end(None)
         if early_stopping:
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
@@ -488,21 +497,18 @@ class _BaseMLP(BaseEstimator):
 
     # -- callbacks and progress (fcnn's additions) -----------------------------------
     def _callbacks(self) -> list[Any]:
-        from ..training import Callback, _FunctionCallback
-
-        out = []
-        for c in self.callbacks or ():
-            out.append(c if isinstance(c, Callback) else _FunctionCallback(c))
+        out = [c if hasattr(c, "on_epoch_end") else _FunctionCallback(c) for c in self.callbacks or ()]
         for c in out:
-            c.on_train_begin(self, None)
+            if hasattr(c, "on_train_begin"):
+                c.on_train_begin(self, None)
         return out
 
     def _bar(self) -> Any:
         if not self.progress:
             return None
-        from ..training import _progress_bar
+        from tqdm.auto import tqdm
 
-        return _progress_bar(int(self.max_iter), True)
+        return tqdm(total=int(self.max_iter), unit="epoch", dynamic_ncols=True, leave=True)
 
     def _notify(self, callbacks: list[Any], bar: Any) -> bool:
         if not callbacks and bar is None:
@@ -511,7 +517,8 @@ class _BaseMLP(BaseEstimator):
         if self.validation_scores_:
             logs["val_score"] = float(self.validation_scores_[-1])
         if bar is not None:
-            bar.update(logs)
+            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+            bar.update(1)
         return any([bool(c.on_epoch_end(self.n_iter_, logs)) for c in callbacks])
 
     # -- prediction ------------------------------------------------------------------------
@@ -827,6 +834,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+class _FunctionCallback:
+    """A plain ``f(epoch, logs)`` as a callback; a true result stops training."""
+
+    def __init__(self, fn: Any) -> None:
+        if not callable(fn):
+            raise TypeError(
+                f"callbacks: expected fcnn.training.Callback objects or functions f(epoch, logs), "
+                f"got {type(fn).__name__}"
+            )
+        self.fn = fn
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        return bool(self.fn(epoch, logs))
 
 
 def _accuracy(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:

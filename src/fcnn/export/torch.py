@@ -24,6 +24,7 @@ extended with ``register_torch``.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -205,9 +206,14 @@ def _standardize_back(module: Any) -> Layer:
     return _load_state(layer, module, "Standardize")
 
 
+#: The dtype of the module being converted, for layers that hold no tensor of their own
+#: (a LayerNorm without affine parameters) but an fcnn dtype.
+_MODEL_DTYPE: contextvars.ContextVar[str] = contextvars.ContextVar("dtype", default="float64")
+
+
 def _module_dtype(module: Any, who: str) -> np.dtype:
     tensors = [t for t in module.state_dict().values() if t.is_floating_point()]
-    return _array(tensors[0], who).dtype if tensors else np.dtype(np.float64)
+    return _array(tensors[0], who).dtype if tensors else np.dtype(_MODEL_DTYPE.get())
 
 
 def _zeros(fan_in: int, fan_out: int, rng: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -317,9 +323,12 @@ def from_torch(module: Any) -> Sequential:
     torch = _torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"from_torch expected a torch.nn.Module, got {type(module).__name__}")
-    children = list(module) if isinstance(module, torch.nn.Sequential) else [module]
-    names = [name for name, _ in module.named_children()] if isinstance(module, torch.nn.Sequential) else [""]
-    model = Sequential(*(_layer(torch, child, name) for name, child in zip(names, children, strict=True)))
+    children = list(module.named_children()) if isinstance(module, torch.nn.Sequential) else [("", module)]
+    token = _MODEL_DTYPE.set(_module_dtype(module, "the module").name)
+    try:
+        model = Sequential(*(_layer(torch, child, name) for name, child in children))
+    finally:
+        _MODEL_DTYPE.reset(token)
     model.training = module.training
     return model
 

@@ -707,6 +707,238 @@ row("RMSprop", "alpha-string", no_tmp(lambda: fcnn.RMSprop(params(), alpha="x"))
 row("RMSprop", "negative-momentum", no_tmp(lambda: fcnn.RMSprop(params(), momentum=-1)),
     ValueError, "momentum")
 
+# -- Adagrad, amsgrad, flags, param groups, optimizer state dicts ------------------------------
+ADAGRAD = "Adagrad"
+row(ADAGRAD, "negative-lr-decay", no_tmp(lambda: fcnn.Adagrad(params(), lr_decay=-1)), ValueError,
+    "lr_decay", r"in \[0, inf\)", "-1")
+row(ADAGRAD, "negative-weight-decay", no_tmp(lambda: fcnn.Adagrad(params(), weight_decay=-0.1)),
+    ValueError, "weight_decay")
+row(ADAGRAD, "string-weight-decay", no_tmp(lambda: fcnn.Adagrad(params(), weight_decay="0")), TypeError,
+    "weight_decay must be a number")
+row(ADAGRAD, "negative-initial-accumulator", no_tmp(
+    lambda: fcnn.Adagrad(params(), initial_accumulator_value=-0.1)), ValueError,
+    "initial_accumulator_value", r"\[0, inf\)")
+row(ADAGRAD, "nan-eps", no_tmp(lambda: fcnn.Adagrad(params(), eps=float("nan"))), ValueError, "eps", "finite")
+row("Adam", "amsgrad-string", no_tmp(lambda: fcnn.Adam(params(), amsgrad="yes")), ValueError,
+    "amsgrad must be one of False, True", "'yes'")
+row("AdamW", "amsgrad-two", no_tmp(lambda: fcnn.AdamW(params(), amsgrad=2)), ValueError, "amsgrad")
+row("SGD", "nesterov-string", no_tmp(lambda: fcnn.SGD(params(), lr=0.1, momentum=0.9, nesterov="no")),
+    ValueError, "nesterov must be one of False, True")
+row("RMSprop", "centered-string", no_tmp(lambda: fcnn.RMSprop(params(), centered="no")), ValueError,
+    "centered")
+row("SGD", "torch-style-param-groups", no_tmp(lambda: fcnn.SGD([{"params": params()}], lr=0.1)),
+    TypeError, "one parameter group")
+row("SGD", "set-negative-lr", assign(lambda: fcnn.SGD(params(), lr=0.1), "lr", -0.5), ValueError,
+    r"lr must be a finite number in \[0, inf\)")
+
+
+def _stepped_adam() -> fcnn.Adam:
+    p = params()
+    opt = fcnn.Adam(p)
+    p[0].grad = np.ones(3)
+    opt.step()
+    return opt
+
+
+OPT_LOAD = "Optimizer.load_state_dict"
+row(OPT_LOAD, "another-type", no_tmp(lambda: fcnn.SGD(params(), lr=0.1).load_state_dict(
+    _stepped_adam().state_dict())), ValueError, "'adam' optimizer, not 'sgd'")
+row(OPT_LOAD, "another-shape", no_tmp(lambda: fcnn.Adam([fcnn.Parameter(np.zeros(4))]).load_state_dict(
+    _stepped_adam().state_dict())), ValueError, r"shape \(3,\)", r"shape \(4,\)")
+row(OPT_LOAD, "another-count", no_tmp(lambda: fcnn.Adam(params() + params()).load_state_dict(
+    _stepped_adam().state_dict())), ValueError, "for 1 parameters", "has 2")
+row(OPT_LOAD, "not-a-dict", no_tmp(lambda: fcnn.Adam(params()).load_state_dict([1])), TypeError,
+    "'state' and 'param_groups'")
+FLATTEN = "optim.flatten_state_dict"
+row(FLATTEN, "not-a-dict", no_tmp(lambda: fcnn.optim.flatten_state_dict([1])), TypeError, "expected a dict")
+row(FLATTEN, "an-object-inside", no_tmp(lambda: fcnn.optim.flatten_state_dict({"a": {"b": object()}})),
+    TypeError, "'a.b'", "neither JSON nor safetensors")
+row("optim.unflatten_state_dict", "array-missing", no_tmp(lambda: fcnn.optim.unflatten_state_dict(
+    {"w": {"__array__": "w"}}, {})), ValueError, "'w' is missing")
+
+# -- learning-rate schedulers -----------------------------------------------------------------
+LRS = fcnn.optim.lr_scheduler
+
+
+def _sgdm() -> fcnn.SGD:
+    return fcnn.SGD(params(), lr=0.1, momentum=0.9)
+
+
+for _name, _make in (("StepLR", lambda o: LRS.StepLR(o, 3)),
+                     ("MultiStepLR", lambda o: LRS.MultiStepLR(o, [2])),
+                     ("ExponentialLR", lambda o: LRS.ExponentialLR(o, 0.9)),
+                     ("CosineAnnealingLR", lambda o: LRS.CosineAnnealingLR(o, 10)),
+                     ("LinearLR", LRS.LinearLR), ("CosineAnnealingWarmRestarts",
+                                                  lambda o: LRS.CosineAnnealingWarmRestarts(o, 5)),
+                     ("OneCycleLR", lambda o: LRS.OneCycleLR(o, 0.1, total_steps=10)),
+                     ("ReduceLROnPlateau", LRS.ReduceLROnPlateau),
+                     ("SequentialLR", lambda o: LRS.SequentialLR(o, [], []))):
+    row(f"lr_scheduler.{_name}", "not-an-fcnn-optimizer", no_tmp(lambda m=_make: m("sgd")), TypeError,
+        "expects an fcnn optimizer", "builtins.str")
+SCH_STEP = "lr_scheduler.StepLR"
+row(SCH_STEP, "step-size-0", no_tmp(lambda: LRS.StepLR(_sgdm(), step_size=0)), ValueError,
+    "step_size must be a positive int, got 0")
+row(SCH_STEP, "step-size-float", no_tmp(lambda: LRS.StepLR(_sgdm(), step_size=2.5)),
+    ValueError, "positive int")
+row(SCH_STEP, "gamma-string", no_tmp(lambda: LRS.StepLR(_sgdm(), 3, gamma="0.1")), TypeError,
+    "gamma must be a number")
+row(SCH_STEP, "gamma-negative", no_tmp(lambda: LRS.StepLR(_sgdm(), 3, gamma=-1)), ValueError, "gamma")
+row(SCH_STEP, "last-epoch-minus-2", no_tmp(lambda: LRS.StepLR(_sgdm(), 3, last_epoch=-2)), ValueError,
+    "last_epoch must be an int >= -1")
+row(SCH_STEP, "resume-without-initial-lr", no_tmp(lambda: LRS.StepLR(_sgdm(), 3, last_epoch=5)), ValueError,
+    "'initial_lr'", "load the optimizer's state dict first")
+row(SCH_STEP, "step-to-negative-epoch", no_tmp(lambda: LRS.StepLR(_sgdm(), 3).step(-3)), ValueError,
+    "epoch must be an int >= 0")
+row(SCH_STEP, "load-another-class", no_tmp(lambda: LRS.StepLR(_sgdm(), 3).load_state_dict(
+    LRS.ExponentialLR(_sgdm(), 0.5).state_dict())), ValueError, "not a StepLR's", "missing ..step_size")
+row(SCH_STEP, "load-not-a-dict", no_tmp(lambda: LRS.StepLR(_sgdm(), 3).load_state_dict("state")), TypeError,
+    "expected a dict")
+SCH_MULTI = "lr_scheduler.MultiStepLR"
+row(SCH_MULTI, "milestones-int", no_tmp(lambda: LRS.MultiStepLR(_sgdm(), 30)), TypeError,
+    "milestones must be a list of epoch numbers")
+row(SCH_MULTI, "milestone-negative", no_tmp(lambda: LRS.MultiStepLR(_sgdm(), [10, -5])), ValueError,
+    "milestones", "-5")
+row(SCH_MULTI, "milestone-float", no_tmp(lambda: LRS.MultiStepLR(_sgdm(), [2.5])), ValueError, "2.5")
+row(SCH_MULTI, "gamma-nan", no_tmp(lambda: LRS.MultiStepLR(_sgdm(), [2], gamma=float("nan"))), ValueError,
+    "gamma must be a finite number")
+SCH_EXP = "lr_scheduler.ExponentialLR"
+row(SCH_EXP, "gamma-none", no_tmp(lambda: LRS.ExponentialLR(_sgdm(), None)),
+    TypeError, "gamma must be a number")
+row(SCH_EXP, "gamma-inf", no_tmp(lambda: LRS.ExponentialLR(_sgdm(), float("inf"))), ValueError, "finite")
+SCH_COS = "lr_scheduler.CosineAnnealingLR"
+row(SCH_COS, "t-max-0", no_tmp(lambda: LRS.CosineAnnealingLR(_sgdm(), 0)),
+    ValueError, "T_max must be a positive int")
+row(SCH_COS, "t-max-float", no_tmp(lambda: LRS.CosineAnnealingLR(_sgdm(), 10.5)), ValueError, "T_max")
+row(SCH_COS, "eta-min-negative", no_tmp(lambda: LRS.CosineAnnealingLR(_sgdm(), 10, eta_min=-1)), ValueError,
+    "eta_min")
+SCH_LINEAR = "lr_scheduler.LinearLR"
+row(SCH_LINEAR, "start-factor-0", no_tmp(lambda: LRS.LinearLR(_sgdm(), start_factor=0)), ValueError,
+    r"start_factor must be a finite number in \(0, 1\]")
+row(SCH_LINEAR, "start-factor-2", no_tmp(lambda: LRS.LinearLR(_sgdm(), start_factor=2)),
+    ValueError, "start_factor")
+row(SCH_LINEAR, "end-factor-negative", no_tmp(lambda: LRS.LinearLR(_sgdm(), end_factor=-0.5)), ValueError,
+    r"end_factor must be a finite number in \[0, 1\]")
+row(SCH_LINEAR, "total-iters-0", no_tmp(lambda: LRS.LinearLR(_sgdm(), total_iters=0)),
+    ValueError, "total_iters")
+SCH_ONECYCLE = "lr_scheduler.OneCycleLR"
+row(SCH_ONECYCLE, "no-length", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1)), ValueError,
+    "total_steps, or both epochs and steps_per_epoch")
+row(SCH_ONECYCLE, "total-steps-0", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1, total_steps=0)), ValueError,
+    "total_steps must be a positive int")
+row(SCH_ONECYCLE, "epochs-0", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1, epochs=0, steps_per_epoch=5)),
+    ValueError,
+    "epochs must be a positive int")
+row(SCH_ONECYCLE, "steps-per-epoch-float", no_tmp(
+    lambda: LRS.OneCycleLR(_sgdm(), 0.1, epochs=2, steps_per_epoch=2.5)),
+    ValueError, "steps_per_epoch")
+row(SCH_ONECYCLE, "pct-start-above-1", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, pct_start=1.5)),
+    ValueError,
+    r"pct_start must be a finite number in \[0, 1\]")
+row(SCH_ONECYCLE, "anneal-strategy", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, anneal_strategy="exp")),
+    ValueError, "'cos', 'linear'", "'exp'")
+row(SCH_ONECYCLE, "cycle-momentum-without-momentum", no_tmp(
+    lambda: LRS.OneCycleLR(fcnn.Adagrad(params()), 0.1, 10)), ValueError, "momentum or betas",
+    "cycle_momentum=False")
+row(SCH_ONECYCLE, "cycle-momentum-string", no_tmp(
+    lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, cycle_momentum="yes")),
+    ValueError, "cycle_momentum must be one of False, True")
+row(SCH_ONECYCLE, "max-lr-two-for-one-group", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), [0.1, 0.2], 10)),
+    ValueError,
+    r"one value per param group \(1\), got 2")
+row(SCH_ONECYCLE, "max-lr-0", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0, 10)),
+    ValueError, r"max_lr .*\(0, inf\)")
+row(SCH_ONECYCLE, "div-factor-0", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, div_factor=0)), ValueError,
+    "div_factor")
+row(SCH_ONECYCLE, "final-div-factor-negative", no_tmp(
+    lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, final_div_factor=-1)),
+    ValueError, "final_div_factor")
+row(SCH_ONECYCLE, "base-momentum-string", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, base_momentum="x")),
+    TypeError, "base_momentum must be a number")
+row(SCH_ONECYCLE, "max-momentum-negative", no_tmp(
+    lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, max_momentum=-0.9)),
+    ValueError, "max_momentum")
+row(SCH_ONECYCLE, "three-phase-float", no_tmp(lambda: LRS.OneCycleLR(_sgdm(), 0.1, 10, three_phase=0.5)),
+    ValueError,
+    "three_phase")
+
+
+def _one_cycle_past_the_end() -> None:
+    sched = LRS.OneCycleLR(_sgdm(), 0.1, total_steps=2)
+    for _ in range(3):
+        sched.step()
+
+
+row(SCH_ONECYCLE, "step-past-the-end", no_tmp(_one_cycle_past_the_end), ValueError,
+    "tried to step 3 times", "total steps is 2")
+SCH_WARM = "lr_scheduler.CosineAnnealingWarmRestarts"
+row(SCH_WARM, "t0-0", no_tmp(lambda: LRS.CosineAnnealingWarmRestarts(_sgdm(), 0)), ValueError,
+    "T_0 must be a positive int")
+row(SCH_WARM, "t-mult-0", no_tmp(lambda: LRS.CosineAnnealingWarmRestarts(_sgdm(), 5, T_mult=0)), ValueError,
+    "T_mult must be a positive int")
+row(SCH_WARM, "t-mult-float", no_tmp(lambda: LRS.CosineAnnealingWarmRestarts(_sgdm(), 5, T_mult=1.5)),
+    ValueError,
+    "T_mult")
+row(SCH_WARM, "eta-min-string", no_tmp(lambda: LRS.CosineAnnealingWarmRestarts(_sgdm(), 5, eta_min="0")),
+    TypeError, "eta_min must be a number")
+row(SCH_WARM, "step-to-negative-epoch", no_tmp(lambda: LRS.CosineAnnealingWarmRestarts(_sgdm(), 5).step(-1)),
+    ValueError, r"epoch must be a finite number in \[0, inf\)")
+
+
+def _sequential_with_another_optimizer() -> Any:
+    return LRS.SequentialLR(_sgdm(), [LRS.StepLR(_sgdm(), 3)], [])
+
+
+def _sequential(schedulers: Callable[[Any], list], milestones: Any) -> Callable[[Path], Any]:
+    def call(tmp: Path) -> Any:
+        opt = _sgdm()
+        return LRS.SequentialLR(opt, schedulers(opt), milestones)
+
+    return call
+
+
+SCH_SEQ = "lr_scheduler.SequentialLR"
+row(SCH_SEQ, "no-schedulers", _sequential(lambda o: [], []), ValueError, "non-empty list of schedulers")
+row(SCH_SEQ, "plateau-inside", _sequential(lambda o: [LRS.ReduceLROnPlateau(o)], []), ValueError,
+    "does not support ReduceLROnPlateau")
+row(SCH_SEQ, "not-a-scheduler", _sequential(lambda o: [LRS.StepLR(o, 3), "cosine"], [5]), TypeError,
+    r"schedulers\[1\] is not an fcnn scheduler")
+row(SCH_SEQ, "another-optimizer", no_tmp(_sequential_with_another_optimizer), ValueError,
+    "steers another optimizer")
+row(SCH_SEQ, "milestones-count", _sequential(lambda o: [LRS.StepLR(o, 3), LRS.ExponentialLR(o, 0.9)], [5, 9]),
+    ValueError, "one milestone fewer than schedulers", "2 schedulers and 2 milestones")
+SCH_PLATEAU = "lr_scheduler.ReduceLROnPlateau"
+row(SCH_PLATEAU, "mode", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), mode="avg")),
+    ValueError, "'min', 'max'",
+    "'avg'")
+row(SCH_PLATEAU, "factor-1", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), factor=1.0)), ValueError,
+    r"factor must be a finite number in \[0, 1\)")
+row(SCH_PLATEAU, "patience-negative", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), patience=-1)), ValueError,
+    "patience must be an int >= 0")
+row(SCH_PLATEAU, "patience-float", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), patience=2.5)), ValueError,
+    "patience")
+row(SCH_PLATEAU, "threshold-negative", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), threshold=-0.1)),
+    ValueError,
+    "threshold")
+row(SCH_PLATEAU, "threshold-mode", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), threshold_mode="pct")),
+    ValueError,
+    "'rel', 'abs'")
+row(SCH_PLATEAU, "cooldown-negative", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), cooldown=-1)), ValueError,
+    "cooldown must be an int >= 0")
+row(SCH_PLATEAU, "min-lr-two-for-one-group", no_tmp(
+    lambda: LRS.ReduceLROnPlateau(_sgdm(), min_lr=[0.1, 0.2])),
+    ValueError, "one value per param group")
+row(SCH_PLATEAU, "min-lr-negative", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), min_lr=-1)),
+    ValueError, "min_lr")
+row(SCH_PLATEAU, "eps-negative", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm(), eps=-1)), ValueError, "eps")
+row(SCH_PLATEAU, "metric-string", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm()).step("low")), TypeError,
+    "monitored number", "'low'")
+row(SCH_PLATEAU, "metric-array", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm()).step(np.ones(3))), TypeError,
+    r"shape \(3,\)")
+row(SCH_PLATEAU, "metric-none", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm()).step(None)), TypeError,
+    "monitored number")
+row(SCH_PLATEAU, "load-another-class", no_tmp(lambda: LRS.ReduceLROnPlateau(_sgdm()).load_state_dict(
+    LRS.StepLR(_sgdm(), 3).state_dict())), ValueError, "not a ReduceLROnPlateau's")
+
 # -- initializers -------------------------------------------------------------
 for fn in (init.lab, init.torch_default, init.he_normal, init.he_uniform, init.glorot_normal,
            init.glorot_uniform):
@@ -951,7 +1183,8 @@ row(OP, "start-nan", no_tmp(lambda: plots.optimizer_path(start=(np.nan, 2))), No
     "start must be finite")
 row(OP, "factory-returns-no-optimizer", no_tmp(lambda: plots.optimizer_path(lambda p: 3)),
     TypeError, "step and zero_grad", "int")
-row(OP, "negative-lr", no_tmp(lambda: plots.optimizer_path(lr=-1)), ValueError, "lr", ">= 0")
+row(OP, "negative-lr", no_tmp(lambda: plots.optimizer_path(lr=-1)), ValueError, "lr",
+    r"in \[0, inf\)")
 OPP = "plots.plot_optimizer_path"
 row(OPP, "wrong-shape", no_tmp(lambda: plots.plot_optimizer_path(np.ones((3, 3)))), ShapeError,
     r"\(K, 2\)", r"\(3, 3\)")
@@ -1165,6 +1398,11 @@ PUBLIC = {
     "plots.optimizer_path", "plots.plot_optimizer_path",
     "estimators.MLPClassifier", "estimators.MLPRegressor",
 }
+
+PUBLIC |= {"Adagrad", "Optimizer.load_state_dict", "optim.flatten_state_dict",
+           "optim.unflatten_state_dict"} | {f"lr_scheduler.{name}" for name in (
+    "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR",
+    "CosineAnnealingWarmRestarts", "SequentialLR", "ReduceLROnPlateau")}
 
 
 def test_every_public_entry_point_has_rows() -> None:

@@ -741,7 +741,7 @@ def _per_group(value: Any, name: str, optimizer: Optimizer, who: str, low: float
 
 
 def _metric(value: Any, who: str) -> float:
-    if isinstance(value, (bool, str, bytes, np.bool_)):
+    if value is None or isinstance(value, (bool, str, bytes, np.bool_)):
         raise TypeError(f"{who} expects the monitored number (e.g. the validation loss), got "
                         f"{value!r}")
     try:

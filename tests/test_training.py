@@ -188,3 +188,94 @@ def test_predict_restores_mode_and_disables_dropout(rng):
     a, b = fcnn.predict(model, X), fcnn.predict(model, X)
     np.testing.assert_array_equal(a, b)
     assert model.training
+
+
+# -- the loop's contracts, each guarded by a test that a broken loop fails ------------------
+
+
+def replay_early_stopping(values, patience, min_delta, higher_is_better=False):
+    """Keras's rule on a logged series: the epoch training stops at (or None) and the best."""
+    sign = -1 if higher_is_better else 1
+    best, best_epoch, wait = np.inf, None, 0
+    for epoch, value in enumerate(values, 1):
+        if sign * value < best - min_delta:
+            best, best_epoch, wait = sign * value, epoch, 0
+        else:
+            wait += 1
+            if wait > patience:
+                return epoch, best_epoch
+    return None, best_epoch
+
+
+def test_early_stopping_honours_min_delta():
+    X, y = iris()
+    model = fcnn.mlp([4, 8, 3], rng=0)
+    # a slow learner: val_loss falls every epoch, but by less than min_delta after a while
+    stopper = EarlyStopping(monitor="val_loss", patience=2, min_delta=0.02)
+    hist = fcnn.train(model, fcnn.NLLLoss(), fcnn.SGD(model.parameters(), lr=0.01), X, y,
+                      epochs=60, batch_size=16, validation_split=0.3, rng=0,
+                      callbacks=[stopper], progress=False)
+    values = hist.history["val_loss"]
+    assert hist.stopped_early
+    assert (hist.epochs, hist.best_epoch) == replay_early_stopping(values, 2, 0.02)
+    assert replay_early_stopping(values, 2, 0.0)[0] is None  # without min_delta: no stop yet
+    assert np.all(np.diff(values) < 0)  # it did improve each epoch, just too little
+
+
+def test_accuracy_monitors_maximize():
+    X, y = iris()
+    model = fcnn.mlp([4, 8, 3], rng=3)
+    stopper = EarlyStopping(monitor="val_accuracy", patience=100)
+    hist = fcnn.train(model, fcnn.NLLLoss(), fcnn.SGD(model.parameters(), lr=0.05), X, y,
+                      epochs=15, batch_size=16, validation_split=0.3, rng=1,
+                      callbacks=[stopper], progress=False)
+    accuracy = hist.history["val_accuracy"]
+    assert np.argmax(accuracy) != np.argmin(accuracy)
+    assert hist.best_epoch == int(np.argmax(accuracy)) + 1  # the first epoch at the maximum
+    train_acc = EarlyStopping(monitor="accuracy", patience=100)
+    hist = fcnn.train(model, fcnn.NLLLoss(), fcnn.SGD(model.parameters(), lr=0.05), X, y,
+                      epochs=5, batch_size=16, rng=1, callbacks=[train_acc], progress=False)
+    assert hist.best_epoch == int(np.argmax(hist.history["accuracy"])) + 1
+
+
+def test_model_checkpoint_save_best_only_keeps_the_best_epoch(tmp_path):
+    X, y = iris()
+    path = tmp_path / "best.safetensors"
+    model = fcnn.mlp([4, 32, 3], rng=0)
+    on_disk = []
+    # too large a learning rate: validation loss goes up and down
+    fcnn.train(model, fcnn.NLLLoss(), fcnn.SGD(model.parameters(), lr=0.5, momentum=0.9), X, y,
+               epochs=12, batch_size=8, validation_split=0.3, rng=1, progress=False,
+               callbacks=[fcnn.ModelCheckpoint(path, monitor="val_loss"),
+                          lambda epoch, logs: on_disk.append(fcnn.load(path).metadata["epoch"])])
+    history = fcnn.load(path).metadata["training_state"]["history"]["history"]["val_loss"]
+    best_so_far = [int(np.argmin(history[:e])) + 1 for e in range(1, len(history) + 1)]
+    assert on_disk[: len(best_so_far)] == best_so_far
+    assert on_disk != list(range(1, 13))  # some epoch was not an improvement, and not saved
+
+
+def test_predict_keeps_an_eval_mode_model_in_eval_mode(rng):
+    model = fcnn.mlp([3, 20, 2], dropout=0.5, rng=0).eval()
+    X = rng.standard_normal((4, 3))
+    fcnn.predict(model, X)
+    assert not model.training and not any(layer.training for layer in model.layers)
+    fcnn.predict_proba(model, X)
+    assert not model.training
+    model.train()
+    fcnn.predict(model, X)
+    assert model.training and all(layer.training for layer in model.layers)
+
+
+def test_validation_runs_in_eval_mode_and_training_comes_back_to_train_mode():
+    torch = pytest.importorskip("torch")
+    X, y = iris()
+    Xv, yv = X[::3], y[::3]
+    model = fcnn.mlp([4, 64, 3], dropout=0.5, rng=0)
+    modes = []
+    hist = fcnn.train(model, fcnn.NLLLoss(), fcnn.SGD(model.parameters(), lr=0.0), X, y, epochs=3,
+                      validation_data=(Xv, yv), rng=0, progress=False,
+                      callbacks=[lambda epoch, logs: modes.append(model.training)])
+    logits = torch.tensor(fcnn.predict(model, Xv))  # eval mode: no unit dropped
+    expected = float(torch.nn.CrossEntropyLoss()(logits, torch.tensor(yv)))
+    assert hist.history["val_loss"] == pytest.approx([expected] * 3, rel=1e-12)
+    assert modes == [True] * 3 and model.training

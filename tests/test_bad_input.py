@@ -1270,6 +1270,93 @@ row(LD, "code-as-layer-type", lambda tmp: fcnn.load(tampered(tmp, foreign_layer)
 row(LD, "newer-format", lambda tmp: fcnn.load(tampered(tmp, newer_format)), ModelFileError,
     "newer fcnn", "upgrade")
 
+# -- export: ONNX, PyTorch, scikit-learn (fcnn.export) -------------------------
+
+
+class _NoRule(fcnn.Layer):
+    """A layer no exporter knows (deliberately not registered)."""
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        return X
+
+
+def _nothing_written(tmp: Path) -> None:
+    if list(tmp.iterdir()):
+        pytest.fail(f"files were written: {sorted(p.name for p in tmp.iterdir())}")
+
+
+def _torch_module(*names: str) -> Any:
+    import torch
+
+    return torch.nn.Sequential(*(getattr(torch.nn, name)(*args) for name, args in (
+        (n, (4, 4) if n == "Linear" else (1, 1, 1) if n == "Conv1d" else ()) for n in names)))
+
+
+def _sklearn_pipeline(step: str) -> Any:
+    from sklearn.decomposition import PCA
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_pipeline(PCA(2), MLPClassifier((3,), max_iter=2, random_state=0)).fit(X6, Y6)
+
+
+EX = "export_onnx"
+row(EX, "unsupported-layer", lambda tmp: fcnn.export_onnx(fcnn.Sequential(fcnn.Linear(4, 4), _NoRule()),
+    tmp / "m.onnx"), TypeError, r"layer 1 \(.*_NoRule\) has no ONNX rule", "register_onnx",
+    after=_nothing_written)
+row(EX, "unknown-output", lambda tmp: fcnn.export_onnx(net(), tmp / "m.onnx", output="probs"),
+    ValueError, "output must be one of 'logits', 'proba', 'both'", "'probs'", after=_nothing_written)
+row(EX, "path-is-a-directory", lambda tmp: fcnn.export_onnx(net(), tmp), IsADirectoryError,
+    "is a directory", after=_nothing_written)
+row(EX, "missing-directory", lambda tmp: fcnn.export_onnx(net(), tmp / "no" / "m.onnx"),
+    FileNotFoundError, "directory does not exist", after=_nothing_written)
+row(EX, "opset-too-old", lambda tmp: fcnn.export_onnx(net(), tmp / "m.onnx", opset=11), ValueError,
+    r"opset must be an int in \[13, ", "got 11", after=_nothing_written)
+row(EX, "layernorm-before-opset-17", lambda tmp: fcnn.export_onnx(fcnn.Sequential(fcnn.LayerNorm(4)),
+    tmp / "m.onnx", opset=16), ValueError, "LayerNorm", "opset >= 17", after=_nothing_written)
+row(EX, "class-count", lambda tmp: fcnn.export_onnx(net(), tmp / "m.onnx", classes=["a", "b"]),
+    ValueError, "2 class names for a model with 3 output", after=_nothing_written)
+row(EX, "not-a-model", lambda tmp: fcnn.export_onnx({"weights": 1}, tmp / "m.onnx"), TypeError,
+    "not a fitted MLPClassifier/MLPRegressor", "dict", after=_nothing_written)
+row(EX, "unfitted-estimator", lambda tmp: fcnn.export_onnx(estimator("classifier"), tmp / "m.onnx"),
+    ValueError, "unfitted MLPClassifier", "fit it first", after=_nothing_written)
+
+TT = "to_torch"
+row(TT, "not-a-model", no_tmp(lambda: fcnn.to_torch("model")), TypeError,
+    "expected an fcnn model", "str")
+row(TT, "unsupported-layer", no_tmp(lambda: fcnn.to_torch(fcnn.Sequential(fcnn.ReLU(), _NoRule()))),
+    TypeError, r"layer 1 \(.*_NoRule\) has no PyTorch counterpart", "register_torch")
+
+FT = "from_torch"
+row(FT, "not-a-module", no_tmp(lambda: fcnn.from_torch(net())), TypeError,
+    r"expected a torch\.nn\.Module", "Sequential")
+row(FT, "unconvertible-module", no_tmp(lambda: fcnn.from_torch(_torch_module("Linear", "Conv1d"))),
+    TypeError, r"module '1' \(Conv1d\) has no fcnn counterpart", "Linear")
+
+FS = "from_sklearn"
+row(FS, "unfitted", no_tmp(lambda: fcnn.from_sklearn(estimator("regressor"))), ValueError,
+    "unfitted MLPRegressor", "fit it first")
+row(FS, "not-an-mlp", no_tmp(lambda: fcnn.from_sklearn([1, 2])), TypeError,
+    "a list, not a fitted MLPClassifier/MLPRegressor")
+row(FS, "other-pipeline-step", no_tmp(lambda: fcnn.from_sklearn(_sklearn_pipeline("pca"))), TypeError,
+    "step 'pca' is a PCA", "StandardScaler")
+row("save", "unfitted-estimator", lambda tmp: fcnn.save(estimator("classifier"), tmp / "m.safetensors"),
+    ValueError, "fcnn.save", "unfitted MLPClassifier", after=_nothing_written)
+
+LS = "load_state_dict_file"
+row(LS, "missing-file", lambda tmp: fcnn.load_state_dict_file(net(), tmp / "none.safetensors"),
+    FileNotFoundError, "no such file")
+row(LS, "fcnn-layout-file", lambda tmp: fcnn.load_state_dict_file(net(), tmp / "m.safetensors"),
+    ModelFileError, "fcnn's layout", "fcnn.load",
+    setup=lambda tmp: fcnn.save(net(), tmp / "m.safetensors"))
+row(LS, "other-architecture", lambda tmp: fcnn.load_state_dict_file(net(), tmp / "t.safetensors"),
+    ShapeError, r"'0\.weight' has shape \(3, 4\)", r"this model's is \(4, 5\)",
+    setup=lambda tmp: fcnn.save(fcnn.mlp([3, 4, 3], rng=0), tmp / "t.safetensors", layout="torch"))
+row(LS, "not-a-model", lambda tmp: fcnn.load_state_dict_file("model", tmp / "t.safetensors"), TypeError,
+    "expected an fcnn model")
+
 # -- estimators ---------------------------------------------------------------
 
 

@@ -104,9 +104,13 @@ __all__ = [
     "check_layer",
     "clip_grad_norm_",
     "clip_grad_value_",
+    "export_onnx",
+    "from_sklearn",
+    "from_torch",
     "grad_mse",
     "init",
     "load",
+    "load_state_dict_file",
     "log_softmax",
     "mlp",
     "mse",
@@ -118,6 +122,7 @@ __all__ = [
     "register_optimizer",
     "save",
     "softmax",
+    "to_torch",
     "train",
     "__version__",
 ]
@@ -135,9 +140,17 @@ _LAZY = {
     "ModelCheckpoint": "training",
     "save": "serialization",
     "load": "serialization",
+    "export_onnx": "export.onnx",
+    "to_torch": "export.torch",
+    "from_torch": "export.torch",
+    "load_state_dict_file": "export.torch",
+    "from_sklearn": "export.sklearn",
 }
 
 if TYPE_CHECKING:
+    from .export.onnx import export_onnx
+    from .export.sklearn import from_sklearn
+    from .export.torch import from_torch, load_state_dict_file, to_torch
     from .gradcheck import check_gradient, check_layer
     from .serialization import load, save
     from .training import (CSVLogger, EarlyStopping, History, ModelCheckpoint, predict,

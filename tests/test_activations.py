@@ -188,3 +188,17 @@ def test_import_fcnn_leaves_scipy_until_gelu_runs():
             "fcnn.GELU('tanh').forward(np.ones((1, 2))); assert 'scipy' not in sys.modules; "
             "fcnn.GELU().forward(np.ones((1, 2))); assert 'scipy' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_largest_finite_inputs_give_finite_values_and_gradients(dtype):
+    big = np.finfo(dtype).max / 2
+    X = np.array([[big, -big, 0.5, -0.5]], dtype)
+    for make, _ in CASES.values():
+        layer = make()
+        if isinstance(layer, (fcnn.Softmax, fcnn.LogSoftmax)):
+            continue  # a row spanning ±max/2 overflows the shift; ±1e4 above is the contract
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y, dX = layer.forward(X), layer.backward(np.ones_like(X))
+        assert np.isfinite(y).all() and np.isfinite(dX).all(), repr(layer)

@@ -591,19 +591,23 @@ class GELU(Layer):
         cdf = erf(X * X.dtype.type(np.sqrt(0.5)))
         cdf += 1
         cdf *= 0.5
-        pdf = np.exp(-0.5 * (X * X))  # X = ±1e4 underflows to 0, silently
+        # X * phi(X) from X clipped to ±1e3, where phi is 0 already: X**2 never overflows
+        Xc = np.clip(X, -1e3, 1e3)
+        pdf = np.exp(-0.5 * (Xc * Xc))
         pdf *= X.dtype.type(1 / np.sqrt(2 * np.pi))
-        pdf *= X
+        pdf *= Xc
         self._dydX = pdf + cdf
         return X * cdf
 
     def _forward_tanh(self, X: np.ndarray) -> np.ndarray:
         beta, kappa = X.dtype.type(np.sqrt(2 / np.pi)), X.dtype.type(0.044715)
-        X2 = X * X
-        t = np.tanh(beta * X * (1 + kappa * X2))
+        # the cubic from X clipped to ±1e3, where tanh is ±1 and 1 - t^2 is 0 already
+        Xc = np.clip(X, -1e3, 1e3)
+        X2 = Xc * Xc
+        t = np.tanh(beta * Xc * (1 + kappa * X2))
         half_x = 0.5 * X
         # d/dX [X/2 (1 + t)] = (1 + t)/2 + X/2 (1 - t^2) beta (1 + 3 kappa X^2)
-        self._dydX = 0.5 * (1 + t) + half_x * (1 - t * t) * (beta * (1 + 3 * kappa * X2))
+        self._dydX = 0.5 * (1 + t) + (0.5 * Xc) * (1 - t * t) * (beta * (1 + 3 * kappa * X2))
         return half_x * (1 + t)
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:

@@ -284,7 +284,8 @@ def _chain_error(model: Layer) -> str | None:
         probe = copy.copy(layer)
         probe.training = False
         try:
-            output = probe.forward(np.zeros((1, width), dtype))
+            with np.errstate(all="ignore"):
+                output = probe.forward(np.zeros((1, width), dtype))
         except Exception:  # a layer that cannot run on zeros: its own forward will say why
             return None
         given = output.shape[1] if output.ndim == 2 else None

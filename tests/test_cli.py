@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import fcnn
-from fcnn import cli, layers, training
+from fcnn import cli, layers, registry, runner, training
 from fcnn.datasets import load_dataset, train_test_split
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -151,7 +151,7 @@ def test_evaluate_uses_the_saved_test_split(default_run):
     model = default_run["dir"] / "model.safetensors"
     code, stdout, _ = run_cli("evaluate", model)
     assert code == 0
-    assert "test split of iris (30 of 150 samples" in stdout
+    assert "test split of iris (30 samples" in stdout
     assert f"accuracy: {default_run['metrics']['accuracy']:.4f}" in stdout
     code, stdout, _ = run_cli("evaluate", model, "--all")
     assert code == 0
@@ -208,11 +208,13 @@ def test_a_model_saved_without_metadata_still_predicts(tmp_path):
 
 
 def test_csv_training_standardizes_and_evaluate_recognizes_the_file(tmp_path):
+    from sklearn.preprocessing import StandardScaler
+
     data = write_iris_csv(tmp_path / "iris.csv", columns=[4, 0, 1, 2, 3])  # label first
     out = tmp_path / "run"
     code, stdout, stderr = run_cli(
         "train", "--dataset", data, "--target", "species", "--standardize", "--epochs", "60",
-        "--out", out, "--no-progress",
+        "--early-stopping", "0", "--out", out, "--no-progress",
     )
     assert code == 0, stderr
     assert "iris.csv: 150 samples, 4 features, 3 classes" in stdout
@@ -220,27 +222,34 @@ def test_csv_training_standardizes_and_evaluate_recognizes_the_file(tmp_path):
     meta = model.metadata
     assert meta["target"] == "species"
     assert meta["classes"] == IRIS_CLASSES
-    # statistics of the 120 training rows only
+    assert "mean" not in meta  # the standardization is a layer of the model now
+    scaler_layer = model.layers[0]
+    assert type(scaler_layer).__name__ == "Standardize"
+    # statistics of the 120 training rows only, as scikit-learn's StandardScaler has them
     split = train_test_split(load_dataset(data, target="species"), test_size=0.2, seed=0)
-    np.testing.assert_allclose(meta["mean"], split.X_train.mean(axis=0))
-    np.testing.assert_allclose(meta["scale"], split.X_train.std(axis=0))
+    reference = StandardScaler().fit(split.X_train)
+    np.testing.assert_allclose(scaler_layer.mean, reference.mean_, rtol=1e-12)
+    np.testing.assert_allclose(scaler_layer.scale, reference.scale_, rtol=1e-12)
 
-    # predict standardizes with the saved statistics
+    # predict: the model standardizes by itself
     code, stdout, _ = run_cli("predict", out / "model.safetensors", data)
     assert code == 0
     X = load_dataset(data, target="species").X
-    logits = fcnn.predict(model, (X - meta["mean"]) / meta["scale"])
+    logits = fcnn.predict(model, X)
     p = np.exp(logits - logits.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     rows = read_csv(stdout)
     np.testing.assert_allclose([float(r["p_setosa"]) for r in rows], p[:, 0], atol=1e-6)
 
-    # the same file: its test split; an edited file: every row
+    # the same file: its test split; an edited file: refused without --all
     code, stdout, _ = run_cli("evaluate", out / "model.safetensors")
-    assert code == 0 and "test split of iris.csv (30 of 150 samples" in stdout
+    assert code == 0 and "test split of iris.csv (30 samples" in stdout
     with data.open("a") as handle:
         handle.write("setosa,5.0,3.4,1.5,0.2\n")
-    code, stdout, _ = run_cli("evaluate", out / "model.safetensors")
+    code, _, stderr = run_cli("evaluate", out / "model.safetensors")
+    assert_one_line_error(code, stderr, "iris.csv has changed since the model was trained",
+                          "--all")
+    code, stdout, _ = run_cli("evaluate", out / "model.safetensors", "--all")
     assert code == 0 and "all 151 samples of iris.csv" in stdout
 
 
@@ -265,7 +274,7 @@ def test_early_stopping_float32_and_adam(tmp_path):
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "_timestamp", lambda: "20250101-120000")
+    monkeypatch.setattr(runner, "_timestamp", lambda: "20250101-120000")
     for _ in range(2):
         code, _, stderr = run_cli("train", "--epochs", "2", "--no-progress")
         assert code == 0, stderr
@@ -315,13 +324,27 @@ def test_gradcheck_passes_and_prints_a_row_per_subject():
     assert code == 0
     rows = [line for line in stdout.splitlines() if line.endswith(("OK", "FAIL"))]
     names = [row.split("  ")[0].strip() for row in rows]
-    for expected in ("Linear(4, 3)", "ReLU", "LeakyReLU(0.1)", "Sigmoid", "Tanh", "Dropout(0.5)",
-                     "NLLLoss", "MSELoss(mean)", "MSELoss(sum)"):
-        assert expected in names
+    # every registered layer, every registered loss that has an example, two networks
+    expected = [*registry.LAYERS,
+                *(name for name, cls in registry.LOSSES.items() if hasattr(cls, "example"))]
+    assert names == [*expected, "mlp 4-6-5-3 relu", "mlp 4-6-5-3 tanh+dropout"]
     assert all(row.endswith("OK") for row in rows)
     for row in rows:
         relative_error = float(row.split()[-2])
         assert relative_error <= 1e-7
+
+
+def test_gradcheck_skips_a_registered_class_without_a_working_example(monkeypatch):
+    class Broken(fcnn.Layer):
+        @classmethod
+        def example(cls, in_features, *, dtype=np.float64, rng=None):
+            raise NotImplementedError("needs a config")
+
+    monkeypatch.setitem(registry.LAYERS, "Broken", Broken)
+    code, stdout, _ = run_cli("gradcheck")
+    assert code == 0
+    assert "skipped Broken (layer): no working example" in stdout
+    assert "needs a config" in stdout and "(1 skipped)" in stdout
 
 
 def test_gradcheck_fails_on_a_wrong_backward(monkeypatch):
@@ -357,11 +380,12 @@ def test_trajectory_writes_the_bowl_plot(tmp_path):
 def test_no_command_prints_help():
     code, stdout, _ = run_cli()
     assert code == 0
-    for command in ("train", "evaluate", "predict", "gradcheck", "trajectory"):
+    for command in ("train", "evaluate", "predict", "summary", "gradcheck", "trajectory"):
         assert command in stdout
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "gradcheck", "trajectory"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary", "gradcheck",
+                                     "trajectory"])
 def test_every_command_has_help(command):
     code, stdout, stderr = run_cli(command, "--help")
     assert code == 0, stderr
@@ -382,14 +406,19 @@ def test_every_command_has_help(command):
         (["train", "--test-size", "1"], ["--test-size"]),
         (["train", "--early-stopping", "-2"], ["--early-stopping"]),
         (["train", "--optimizer", "lbfgs"], ["--optimizer", "lbfgs"]),
-        (["train", "--activation", "gelu"], ["--activation", "gelu"]),
+        (["train", "--activation", "swoosh"], ["--activation", "swoosh"]),
         (["train", "--init", "zeros"], ["--init", "zeros"]),
         (["train", "--dtype", "float16"], ["--dtype", "float16"]),
         (["train", "--dataset", "irsi"], ["irsi", "did you mean 'iris'"]),
         (["train", "--dataset", "iris", "--target", "x"], ["target"]),
         (["train", "--frobnicate"], ["--frobnicate"]),
         (["frobnicate"], ["frobnicate"]),
-        (["predict", "model.safetensors"], ["INPUT.csv"]),
+        (["predict", "model.safetensors"], ["INPUT"]),
+        (["train", "--missing", "guess"], ["--missing", "guess"]),
+        (["train", "--task", "ranking"], ["--task", "ranking"]),
+        (["train", "--sep", "ab"], ["--sep", "'ab'"]),
+        (["train", "--loss", "hinge"], ["--loss", "hinge"]),
+        (["train", "--loss", "mse", "--epochs", "1"], ["--loss mse", "classification", "nll"]),
         (["trajectory", "--steps", "0"], ["--steps"]),
     ],
 )
@@ -467,7 +496,8 @@ def test_the_command_line_starts_without_the_heavy_libraries():
         "from fcnn import cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert cli.main(['train', '--help']) == 0\n"
-        "print(sorted(m for m in ('sklearn', 'matplotlib', 'tqdm', 'safetensors', 'scipy')\n"
+        "print(sorted(m for m in ('sklearn', 'matplotlib', 'tqdm', 'safetensors', 'scipy',\n"
+        "                         'pandas')\n"
         "             if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -483,3 +513,262 @@ def test_parser_types_reject_non_finite_and_accept_empty_hidden():
         with pytest.raises(Exception, match="positive"):
             cli._positive_float(bad)
     assert math.isclose(cli._fraction("0.25"), 0.25)
+
+
+# --------------------------------------------------------------------------- anyone's table
+
+
+def _make_tables():
+    import importlib.util
+
+    path = Path(__file__).parent / "data" / "tables" / "make_tables.py"
+    spec = importlib.util.spec_from_file_location("make_tables", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return _make_tables().write_tables(tmp_path_factory.mktemp("tables"))
+
+
+def fcnn_process(*argv: object, cwd: Path) -> subprocess.CompletedProcess:
+    """The real command line in its own process (about a second of imports each)."""
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "fcnn", *map(str, argv)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def test_categories_are_one_hot_in_the_model_and_in_predict(tables, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "run"
+    done = fcnn_process("train", "--dataset", tables["categorical"], "--epochs", "30",
+                        "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "categorical.csv: 80 samples, 5 features, 2 classes" in done.stdout
+    assert "defaults for a table (flags override)" in done.stdout
+    model = fcnn.load(out / "model.safetensors")
+    assert model.metadata["columns"] == ["x1", "x2", "color"]
+    assert model.metadata["feature_names"] == ["x1", "x2", "color=blue", "color=green",
+                                               "color=red"]
+    # predict on rows with categories (the label column is ignored), in its own process
+    done = fcnn_process("predict", out / "model.safetensors", tables["no_label"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = read_csv(done.stdout)
+    assert list(rows[0]) == ["prediction", "p_no", "p_yes"]
+    # the reference encoding: pandas' one-hot columns beside the numbers
+    frame = pd.read_csv(tables["no_label"])
+    X = pd.get_dummies(frame, columns=["color"], dtype=float).to_numpy()
+    expected = softmax_rows(fcnn.predict(model, X))
+    np.testing.assert_allclose([float(r["p_yes"]) for r in rows], expected[:, 1], atol=2e-6)
+    assert [r["prediction"] for r in rows] == [["no", "yes"][k] for k in expected.argmax(1)]
+    # an unseen category is a clear error naming the column and the value
+    done = fcnn_process("predict", out / "model.safetensors", tables["unseen_category"],
+                        cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    for piece in ("column 'color'", "'purple'", "line 4", "never saw"):
+        assert piece in done.stderr
+    code, stdout, _ = run_cli("summary", out / "model.safetensors")
+    assert code == 0
+    for piece in ("Standardize", "classes (2): no, yes", "color: one-hot over blue, green, red",
+                  "a Standardize layer inside the model"):
+        assert piece in stdout
+
+
+def test_regression_from_the_command_line(tables, tmp_path):
+    from sklearn.metrics import mean_absolute_error, r2_score
+    from sklearn.model_selection import train_test_split as sk_split
+
+    out = tmp_path / "run"
+    done = fcnn_process("train", "--dataset", tables["regression"], "--epochs", "60",
+                        "--out", out, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "task: regression (the target holds numbers with a fractional part)" in done.stdout
+    assert "test R²:" in done.stdout and "MAE:" in done.stdout
+    for name in ("model.safetensors", "metrics.json", "loss.png", "predicted_vs_true.png",
+                 "residuals.png"):
+        assert (out / name).is_file(), name
+    assert not (out / "confusion_matrix.png").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    model = fcnn.load(out / "model.safetensors")
+    scaling = model.metadata["target_scaling"]
+    code, stdout, _ = run_cli("predict", out / "model.safetensors", tables["regression"])
+    assert code == 0
+    predicted = np.array([float(r["prediction"]) for r in read_csv(stdout)])
+    import pandas as pd
+
+    frame = pd.read_csv(tables["regression"])
+    X = pd.get_dummies(frame.drop(columns="price"), columns=["color"], dtype=float).to_numpy()
+    expected = fcnn.predict(model, X)[:, 0] * scaling["scale"] + scaling["mean"]
+    np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-4)
+    # the test rows are scikit-learn's split of the row numbers (not stratified)
+    _, test = sk_split(np.arange(len(frame)), test_size=16, random_state=0, shuffle=True)
+    y_test = frame["price"].to_numpy()[test]
+    assert metrics["r2"] == pytest.approx(r2_score(y_test, expected[test]), abs=1e-5)
+    assert metrics["mae"] == pytest.approx(mean_absolute_error(y_test, expected[test]), abs=1e-4)
+    assert metrics["r2"] > 0.9 and metrics["warnings"] == []
+    code, stdout, _ = run_cli("evaluate", out / "model.safetensors")
+    assert code == 0 and "test split of regression.csv (16 samples" in stdout
+    assert f"R²: {metrics['r2']:.4f}" in stdout
+
+
+def test_missing_values_error_lists_the_options_and_each_strategy_works(tables, tmp_path):
+    from sklearn.impute import SimpleImputer
+    from sklearn.model_selection import train_test_split as sk_split
+
+    done = fcnn_process("train", "--dataset", tables["missing"], "--epochs", "2", "--out",
+                        tmp_path / "none", cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    for piece in ("column 'x1' has a missing value (empty cell) at line 5",
+                  "--missing drop|mean|median|most-frequent"):
+        assert piece in done.stderr
+    assert not (tmp_path / "none").exists()
+    import pandas as pd
+
+    frame = pd.read_csv(tables["missing"])
+    complete = frame.dropna()
+    strategies = {"mean": "mean", "median": "median", "most-frequent": "most_frequent"}
+    for flag in ("drop", *strategies):
+        out = tmp_path / flag
+        code, stdout, stderr = run_cli("train", "--dataset", tables["missing"], "--missing", flag,
+                                       "--epochs", "3", "--out", out, "--no-progress")
+        assert code == 0, stderr
+        meta = fcnn.load(out / "model.safetensors").metadata
+        if flag == "drop":
+            assert f"left out {len(frame) - len(complete)} of {len(frame)} rows" in stdout
+            assert meta["n_samples"] == len(complete)
+            continue
+        # fill values: scikit-learn's SimpleImputer on the training rows only
+        train, _ = sk_split(np.arange(len(frame)), test_size=16, random_state=0,
+                            stratify=frame["label"])
+        fills = {spec["name"]: spec["fill"] for spec in meta["encoder"]["columns"]}
+        for column in ("x1", "x2"):
+            imputer = SimpleImputer(strategy=strategies[flag]).fit(frame[[column]].iloc[train])
+            assert fills[column] == pytest.approx(imputer.statistics_[0], rel=1e-12)
+        colors = frame[["color"]].iloc[train].astype(object)
+        reference = SimpleImputer(strategy="most_frequent").fit(colors).statistics_[0]
+        assert fills["color"] == reference
+
+
+def test_evaluate_needs_the_label_column_and_formats_all_read(tables, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli("train", "--dataset", tables["gzip"], "--epochs", "3",
+                                   "--out", out, "--no-progress")
+    assert code == 0, stderr
+    done = fcnn_process("evaluate", out / "model.safetensors", "--dataset", tables["no_label"],
+                        cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert "no label column 'label'" in done.stderr and "--target" in done.stderr
+    for case in ("comma", "semicolon", "tab", "tab_txt", "bz2", "xz", "zip"):
+        code, stdout, stderr = run_cli("evaluate", out / "model.safetensors", "--dataset",
+                                       tables[case])
+        assert code == 0, (case, stderr)
+        assert "all 80 samples" in stdout
+
+
+def test_id_column_and_label_first_are_reported(tables, tmp_path):
+    code, stdout, stderr = run_cli("train", "--dataset", tables["id_column"], "--epochs", "2",
+                                   "--out", tmp_path / "a", "--no-progress")
+    assert code == 0, stderr
+    assert "left out 'id': unique increasing integers, so a row identifier" in stdout
+    assert "with_id.csv: 80 samples, 2 features" in stdout
+    code, stdout, stderr = run_cli("train", "--dataset", tables["id_column"], "--keep-id",
+                                   "--epochs", "2", "--out", tmp_path / "b", "--no-progress")
+    assert code == 0 and "80 samples, 3 features" in stdout
+    code, stdout, stderr = run_cli("train", "--dataset", tables["label_first"], "--epochs", "2",
+                                   "--out", tmp_path / "c", "--no-progress")
+    assert code == 0, stderr
+    assert "target: 'label' (first column, named like a label" in stdout
+
+
+def test_a_model_that_learned_nothing_warns_and_strict_fails(tmp_path):
+    argv = ["train", "--lr", "5", "--epochs", "20", "--no-progress"]
+    code, stdout, stderr = run_cli(*argv, "--out", tmp_path / "a")
+    assert code == 0
+    warnings = [line for line in stderr.splitlines() if line.startswith("fcnn: warning:")]
+    assert len(warnings) == 1
+    for piece in ("no better than always predicting the most frequent class",
+                  "--standardize", "--lr 0.5"):
+        assert piece in warnings[0]
+    metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert metrics["learned_nothing"] is True and len(metrics["warnings"]) == 1
+    code, _, _ = run_cli(*argv, "--strict", "--out", tmp_path / "b")
+    assert code == 1
+
+
+def test_a_second_ctrl_c_while_writing_still_leaves_a_complete_folder(tmp_path, monkeypatch):
+    import signal
+
+    from fcnn import serialization
+
+    real_save = serialization.save
+
+    def interrupted_save(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C while the model is saved
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(serialization, "save", interrupted_save)
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli("train", "--epochs", "3", "--out", out, "--no-progress")
+    assert code == 130
+    assert f"finishing {out} first" in stdout
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    assert json.loads((out / "metrics.json").read_text())["interrupted"] is True
+    assert fcnn.load(out / "model.safetensors").metadata["classes"] == IRIS_CLASSES
+
+
+def test_ctrl_c_before_training_says_nothing_was_written(tmp_path, monkeypatch):
+    from fcnn import data
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data.dataset, "read_table", interrupted)
+    out = tmp_path / "run"
+    code, _, stderr = run_cli("train", "--dataset", tmp_path / "any.csv", "--out", out)
+    assert code == 130
+    assert "nothing was written" in stderr
+    assert not out.exists()
+
+
+def test_old_model_files_with_standardization_metadata_predict_the_same(tmp_path):
+    iris = load_dataset("iris")
+    model = fcnn.mlp([4, 8, 3], rng=1)
+    mean, scale = iris.X.mean(axis=0), iris.X.std(axis=0)
+    path = tmp_path / "old.safetensors"
+    fcnn.save(model, path, classes=IRIS_CLASSES, feature_names=iris.feature_names,
+              mean=mean, scale=scale)
+    source = write_iris_csv(tmp_path / "flowers.csv", np.arange(0, 150, 10))
+    code, stdout, stderr = run_cli("predict", path, source)
+    assert code == 0, stderr
+    expected = softmax_rows(fcnn.predict(model, (iris.X[::10] - mean) / scale))
+    got = np.array([[float(r[f"p_{c}"]) for c in IRIS_CLASSES] for r in read_csv(stdout)])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    code, stdout, _ = run_cli("summary", path)
+    assert code == 0 and "mean and scale in the metadata" in stdout
+
+
+def test_norm_and_activation_names_come_from_the_tables(tmp_path):
+    activation = next(name for name in ("gelu", "silu", "elu", "tanh")
+                      if name in registry.ACTIVATIONS)
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli("train", "--norm", "batch", "--activation", activation,
+                                   "--epochs", "2", "--hidden", "8", "--out", out, "--no-progress")
+    assert code == 0, stderr
+    model = fcnn.load(out / "model.safetensors")
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert "BatchNorm1d" in kinds
+    assert type(model.layers[kinds.index("BatchNorm1d") + 1]) is registry.ACTIVATIONS[activation]
+    parser = cli.build_parser()
+    train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions
+                 if "--activation" in a.option_strings)
+    assert sorted(train.choices) == sorted(registry.ACTIVATIONS)

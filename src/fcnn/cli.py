@@ -4,7 +4,7 @@
 ``fcnn train`` with no flags is the lab's run: Iris, a stratified 80/20 split,
 a 4-100-100-3 ReLU network, NLLLoss, SGD at lr 0.01, batches of 32, 2000
 epochs, seed 0. Any other dataset gets the tabular defaults of
-:mod:`fcnn.run` (standardized features, Adam, early stopping, an epoch cap
+:mod:`fcnn.runner` (standardized features, Adam, early stopping, an epoch cap
 that fits the data), printed at the start; every flag overrides them.
 
 Exit codes: 0 success (also a run that learned nothing: it ends with a
@@ -124,7 +124,7 @@ def _train_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     from .data import MISSING
     from .init import INITIALIZERS
     from .registry import ACTIVATIONS
-    from .run import PROFILES, loss_names, optimizer_names
+    from .runner import PROFILES, loss_names, optimizer_names
 
     return [
         (("--dataset",), dict(metavar="NAME|PATH", help="an embedded dataset (iris, wine, "
@@ -186,7 +186,7 @@ def _train_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``fcnn`` argument parser with its six commands."""
-    from .run import optimizer_names
+    from .runner import optimizer_names
 
     parser = _Parser(
         prog=PROG,
@@ -361,7 +361,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``fcnn train``: the flags given become a RunConfig; ``fcnn.run`` does the rest."""
     import dataclasses
 
-    from . import run as runs
+    from . import runner as runs
 
     fields = {f.name for f in dataclasses.fields(runs.RunConfig)} - {"command"}
     config = runs.RunConfig(**{k: v for k, v in vars(args).items() if k in fields},
@@ -582,7 +582,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 def cmd_trajectory(args: argparse.Namespace) -> int:
     """``fcnn trajectory``: the lab's optimizer path on the bowl, as an image."""
     from .plots import optimizer_path, plot_optimizer_path
-    from .run import make_optimizer
+    from .runner import make_optimizer
 
     points = optimizer_path(
         lambda params: make_optimizer(args.optimizer, params, args.lr), steps=args.steps

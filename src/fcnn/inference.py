@@ -158,7 +158,7 @@ def evaluate_saved(model_path: str | Path, dataset: str | None = None, *,
     Returns a dict with ``where`` (a sentence), ``task``, ``n`` and the scores
     (``accuracy``, ``report_text``... or ``mae``, ``rmse``, ``r2``).
     """
-    from .run import classification_results, regression_results
+    from .runner import classification_results, regression_results
 
     saved = load_saved(model_path)
     meta = saved.meta
@@ -208,7 +208,7 @@ def _source(meta: dict[str, Any], dataset: str | None, model_path: Any) -> tuple
 
 
 def _sha(path: str) -> str:
-    from .run import sha256
+    from .runner import sha256
 
     return sha256(Path(path))
 

@@ -27,4 +27,6 @@ def list_names(names: Sequence[Any], limit: int = 20) -> str:
 
 def python_scalar(value: Any) -> Any:
     """A NumPy scalar as the Python scalar it holds (JSON-able); others unchanged."""
-    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+    import numpy as np
+
+    return value.item() if isinstance(value, np.generic) else value

@@ -265,7 +265,7 @@ def _feature_columns(table: Table, target: str, drop: Sequence[str], keep_id: bo
     if drop:
         notes.append(f"left out by --drop: {list_names(drop)}")
     ids = id_columns(table.frame, features)
-    if ids and not keep_id:
+    if ids and not keep_id and len(ids) < len(features):
         notes.append(f"left out {list_names(ids)}: unique increasing integers, so a row "
                      "identifier, not a feature (--keep-id to use it)")
         features = [c for c in features if c not in ids]

@@ -348,8 +348,8 @@ def choose_task(target: Any, task: str = "auto") -> tuple[str, str]:
     """``("classification" | "regression", why)`` for a target column (pandas Series).
 
     ``auto``: text is classification; numbers with a fractional part, or more
-    than :data:`MAX_CLASSES` distinct integers, are regression; other integers
-    are class labels.
+    than :data:`MAX_CLASSES` distinct integers (or more than two, with
+    most seen once), are regression; other integers are class labels.
     """
     if task not in ("auto", "classification", "regression"):
         raise ValueError(f"task must be auto, classification or regression, got {task!r}")
@@ -373,6 +373,12 @@ def choose_task(target: Any, task: str = "auto") -> tuple[str, str]:
         return "regression", (
             f"the target holds {distinct} distinct integers, more than {MAX_CLASSES} classes "
             "(--task classification to treat them as classes)"
+        )
+    _, counts = np.unique(array, return_counts=True)
+    if distinct > 2 and 2 * int(np.sum(counts == 1)) > distinct:
+        return "regression", (
+            f"the target holds {distinct} distinct integers, most of them in a single row, "
+            "too many to be classes (--task classification to treat them as classes)"
         )
     return "classification", (
         f"the target holds {distinct} distinct integers (--task regression to treat them as "
@@ -411,17 +417,20 @@ def _number_label(value: float) -> Any:
 
 
 def id_columns(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
-    """Columns among ``names`` that look like row identifiers: integers, unique and increasing."""
+    """Columns among ``names`` that look like row identifiers: unique increasing integers,
+    in a table of at least 20 rows or under a name such as ``id``, ``index`` or ``row``."""
+    import re
+
     from pandas.api.types import is_integer_dtype
 
-    found = []
+    found: list[str] = []
     if len(frame) < 5:
         return found
     for name in names:
         column = frame[name]
         if not is_integer_dtype(column.dtype):
             continue
-        values = column.to_numpy()
-        if np.all(np.diff(values) > 0):
+        named = re.fullmatch(r"(?i)(.*[_ ])?(id|index|idx|row|key|no|number)", str(name))
+        if (named or len(frame) >= 20) and np.all(np.diff(column.to_numpy()) > 0):
             found.append(str(name))
     return found

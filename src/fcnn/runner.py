@@ -3,7 +3,7 @@
 load → encode → split → build → train → evaluate → report, the whole of
 ``fcnn train`` as a library call a notebook can make too::
 
-    result = fcnn.run(fcnn.RunConfig(dataset="houses.csv", target="price"))
+    result = fcnn.run(fcnn.RunConfig(dataset="houses.csv", target="price"))  # fcnn.runner.run
     result.metrics["r2"], result.model, result.history, result.folder
 
 Defaults come in two profiles (``RunConfig.defaults``), and an explicit
@@ -160,6 +160,7 @@ class Run:
     notes: list[str]
     files: dict[str, str] = field(default_factory=dict)
     report: str = ""  # scikit-learn's classification report, as text
+    rows: dict[str, Any] = field(default_factory=dict)  # row indices: fit, validation, test
 
     @property
     def interrupted(self) -> bool:
@@ -279,7 +280,7 @@ def run(config: RunConfig | None = None, /, *, log: Callable[[str], None] | None
     outcome = Run(config=config, settings=settings, dataset=dataset, model=model,
                   history=history, metrics=metrics, folder=folder, warnings=warnings,
                   notes=list(dataset.notes) + settings.chosen,
-                  report=results.get("report_text", ""))
+                  report=results.get("report_text", ""), rows=parts["rows"])
     if folder is not None:
         _write_folder(outcome, parts, results, created)
     return outcome

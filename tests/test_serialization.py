@@ -845,16 +845,24 @@ def test_config_that_disagrees_with_the_tensors(good: Path, tmp_path: Path, in_f
         assert "layer 0 (Linear) claims 5,000,000,000 elements" in message[0]
 
 
-def test_a_hostile_config_is_refused_before_anything_is_allocated(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("kind", "config", "claim"), [
     # Linear(10**6, 10**6) would be 8 TB; the file holds 8 bytes of weights.
-    architecture = {"type": "Linear",
-                    "config": {"in_features": 10**6, "out_features": 10**6, "dtype": "float64"}}
+    ("Linear", {"in_features": 10**6, "out_features": 10**6, "dtype": "float64"}, 10**12),
+    ("BatchNorm1d", {"num_features": 10**9}, 10**9),
+    ("LayerNorm", {"normalized_shape": [10**5, 10**4]}, 10**9),
+    ("Standardize", {"n_features": 10**9}, 10**9),
+])
+def test_a_hostile_config_is_refused_before_anything_is_allocated(
+    tmp_path: Path, kind: str, config: dict, claim: int
+) -> None:
     path = tmp_path / "hostile.safetensors"
-    save_file({"weight": np.zeros(1)}, path, metadata={
+    architecture = {"type": "Sequential", "config": {"layers": [
+        {"type": "ReLU", "config": {}}, {"type": kind, "config": config}]}}
+    save_file({"1.weight": np.zeros(1)}, path, metadata={
         "format": "fcnn", "format_version": "2", "architecture": json.dumps(architecture)})
     message: list[str] = []
     assert peak_memory(lambda: message.append(load_error(path))) < 2**20
-    assert "the model (Linear) claims 1,000,000,000,000 elements" in message[0]
+    assert f"layer 1 ({kind}) claims {claim:,} elements" in message[0]
     assert "hold 1 in all" in message[0]
 
 

@@ -116,7 +116,11 @@ def test_random_networks_run_in_onnxruntime_with_fcnns_numbers(
         seed = 1000 * depth + KINDS.index(kind)
         model, n_in = random_network(kind, depth, seed, dtype)
         path = tmp_path / f"{kind}-{depth}.onnx"
-        export_onnx(model, path, dtype=dtype, opset=17 + depth % 2 * 3)  # opsets 17 and 20
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            export_onnx(model, path, dtype=dtype, opset=17 + depth % 2 * 3)  # opsets 17 and 20
+        assert [str(w.message) for w in caught if "float64 kernel" in str(w.message)] != [] if lacks else (
+            [str(w.message) for w in caught] == [])
         onnx.checker.check_model(str(path), full_check=True)
         if lacks:
             with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
@@ -333,3 +337,18 @@ def test_import_fcnn_imports_no_exporter_library() -> None:
             "print(sorted({'onnx', 'onnxruntime', 'torch', 'sklearn'} & set(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_cli_export_writes_onnx_or_a_torch_layout_file(tmp_path: Path) -> None:
+    from fcnn.export import cli_export
+
+    model = classifier(np.float64)
+    fcnn.save(model, tmp_path / "m.safetensors", classes=["a", "b", "c"])
+    line = cli_export(tmp_path / "m.safetensors", tmp_path / "m.onnx", output="proba")
+    assert line.startswith(f"wrote {tmp_path / 'm.onnx'} (ONNX opset 17, outputs probabilities, label")
+    X = np.random.default_rng(0).standard_normal((6, 4))
+    assert run(tmp_path / "m.onnx", X)["label"].tolist() == np.array(["a", "b", "c"])[
+        fcnn.predict(model, X).argmax(axis=1)].tolist()
+    assert "PyTorch" in cli_export(tmp_path / "m.safetensors", tmp_path / "t.safetensors")
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        cli_export(tmp_path / "m.safetensors", tmp_path / "m.bin")

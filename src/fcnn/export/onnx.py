@@ -232,6 +232,12 @@ def _silu(layer: SiLU, graph: OnnxGraph, x: str) -> str:
 @register_onnx(GELU)
 def _gelu(layer: GELU, graph: OnnxGraph, x: str) -> str:
     approximate = layer.approximate
+    if approximate == "none" and graph.dtype == np.float64:
+        warnings.warn(
+            f"export_onnx: {graph.prefix.rstrip('_')} (exact GELU) is written with the standard "
+            f"{'Gelu' if graph.opset >= 20 else 'Erf'} op, which onnxruntime's CPU provider has no "
+            "float64 kernel for: the file loads in runtimes that have one; for onnxruntime export a "
+            "float32 model or use GELU(approximate='tanh')", UserWarning, stacklevel=4)
     # onnxruntime's float64 Gelu(approximate="tanh") is off by ~1e-9: spelled out in float64
     if graph.opset >= 20 and (graph.dtype == np.float32 or approximate == "none"):
         return graph.node("Gelu", [x], approximate=approximate)
@@ -267,13 +273,14 @@ def _state(layer: Layer) -> dict[str, np.ndarray]:
 def _batch_norm(layer: BatchNorm1d, graph: OnnxGraph, x: str) -> str:
     state = _state(layer)
     n = layer.num_features
-    weight = graph.constant(state.get("weight", np.ones(n)), "weight")
     bias = graph.constant(state.get("bias", np.zeros(n)), "bias")
     if "running_mean" not in state:  # track_running_stats=False: the batch's statistics, always
+        weight = graph.constant(state.get("weight", np.ones(n)), "weight")
         return _batch_statistics(layer, graph, x, weight, bias)
     graph.eval_form(layer, "BatchNorm1d uses its running statistics")
     mean, var = state["running_mean"], state["running_var"]
     if graph.dtype == np.float32:
+        weight = graph.constant(state.get("weight", np.ones(n)), "weight")
         inputs = [x, weight, bias, graph.constant(mean, "running_mean"), graph.constant(var, "running_var")]
         return graph.node("BatchNormalization", inputs, "batchnorm", epsilon=float(layer.eps))
     # onnxruntime's float64 BatchNormalization is off by ~1e-13; spelled out, with

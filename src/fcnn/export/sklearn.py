@@ -19,7 +19,9 @@ returns it): ``task`` is ``"classification"`` (probabilities = ``fcnn.softmax`` 
 the logits, label = ``classes[argmax]``), ``"multilabel"`` (probabilities =
 sigmoid of each logit, labels = ``logit > 0``) or ``"regression"`` (the output is the
 prediction); ``classes`` holds the class labels, ``feature_names`` the column names
-when the estimator was fitted on a DataFrame.
+when the estimator was fitted on a DataFrame, and ``loss`` the fcnn loss the model
+trains with (``CrossEntropyLoss``, ``BCEWithLogitsLoss``, ``MSELoss``), which
+``fcnn.training.predict_proba`` reads to choose softmax or sigmoid.
 
 ``as_fcnn_model`` is the same conversion without the copy, for ``export_onnx`` and
 ``fcnn.save``: they accept an fcnn model, an estimator or a pipeline alike.

@@ -1109,8 +1109,31 @@ row(D, "overflowing-number", lambda tmp: datasets.load_dataset(csv(
     tmp, "a,b,y\n1,1e400,0\n2,3,1\n")), DatasetError, "infinite value '1e400'")
 row(D, "single-class", lambda tmp: datasets.load_dataset(csv(tmp, "a,b,y\n1,2,0\n2,3,0\n")),
     DatasetError, "single class", "at least 2 classes")
-row(D, "semicolons", lambda tmp: datasets.load_dataset(csv(tmp, "a;b;y\n1;2;0\n2;3;1\n")),
-    DatasetError, "semicolons", "comma-separated")
+row(D, "semicolons-read-as-commas", lambda tmp: datasets.load_dataset(csv(
+    tmp, "a;b;y\n1;2;0\n2;3;1\n"), sep=","), DatasetError, "only one column", "semicolons", "--sep")
+row(D, "unknown-missing-strategy", lambda tmp: datasets.load_dataset(csv(
+    tmp, "a,b,y\n1,2,0\n2,3,1\n"), missing="guess"), ValueError, "missing", "most-frequent")
+row(D, "drop-unknown-column", lambda tmp: datasets.load_dataset(csv(
+    tmp, "a,b,y\n1,2,0\n2,3,1\n"), drop=["c"]), DatasetError, "--drop", "'c'")
+row(D, "regression-on-text", lambda tmp: datasets.load_dataset(csv(
+    tmp, "a,b,y\n1,2,u\n2,3,v\n"), task="regression"), DatasetError, "regression needs numbers")
+row(D, "not-a-table", lambda tmp: datasets.load_dataset(write(tmp, "x.xlsx", "a,b\n")),
+    DatasetError, "not a table fcnn reads")
+row(D, "too-many-fields", lambda tmp: datasets.load_dataset(csv(tmp, "a,b,y\n1,2,0\n2,3,1,4\n")),
+    DatasetError, "line 3 has 4 fields", "3 columns")
+# -- fcnn.run: a run that cannot start says which option to change -----------
+row("run", "unknown-task", lambda tmp: fcnn.run(fcnn.RunConfig(task="ranking", out=str(tmp / "r")),
+    log=None), ValueError, "--task ranking", "regression", after=lambda tmp: _no_run_dir(tmp))
+row("run", "missing-file", lambda tmp: fcnn.run(dataset=str(tmp / "none.csv"), log=None,
+    out=str(tmp / "r")), FileNotFoundError, "no such file", after=lambda tmp: _no_run_dir(tmp))
+row("run", "regression-loss-for-classes", lambda tmp: fcnn.run(loss="mse", epochs=1, log=None,
+    out=str(tmp / "r")), ValueError, "--loss mse", "nll", after=lambda tmp: _no_run_dir(tmp))
+row("RunConfig", "unknown-missing", lambda tmp: fcnn.run(fcnn.RunConfig(missing="guess"),
+    log=None, write=False), ValueError, "--missing guess", "most-frequent")
+
+
+def _no_run_dir(tmp: Path) -> None:
+    assert not (tmp / "r").exists(), "a refused run leaves no run folder"
 row(D, "not-utf8", lambda tmp: datasets.load_dataset(write(tmp, "bin.csv", b"\x00\xff\xfe\x00")),
     DatasetError, "not UTF-8")
 row(D, "missing-file", lambda tmp: datasets.load_dataset(tmp / "none.csv"), DatasetNotFoundError,
@@ -1483,7 +1506,7 @@ PUBLIC = {
     "datasets.load_dataset", "datasets.train_test_split", "datasets.standardize",
     "datasets.load_features_csv", "plots.plot_loss", "plots.plot_confusion_matrix",
     "plots.optimizer_path", "plots.plot_optimizer_path",
-    "estimators.MLPClassifier", "estimators.MLPRegressor",
+    "estimators.MLPClassifier", "estimators.MLPRegressor", "run", "RunConfig",
 }
 
 PUBLIC |= {"Adagrad", "Optimizer.load_state_dict", "optim.flatten_state_dict",

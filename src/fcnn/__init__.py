@@ -93,6 +93,7 @@ __all__ = [
     "Parameter",
     "RMSprop",
     "ReLU",
+    "RunConfig",
     "Sequential",
     "ShapeError",
     "SiLU",
@@ -120,6 +121,7 @@ __all__ = [
     "register_layer",
     "register_loss",
     "register_optimizer",
+    "run",
     "save",
     "softmax",
     "to_torch",
@@ -139,6 +141,8 @@ _LAZY = {
     "EarlyStopping": "training",
     "ModelCheckpoint": "training",
     "save": "serialization",
+    "run": "runner",
+    "RunConfig": "runner",
     "load": "serialization",
     "export_onnx": "export.onnx",
     "to_torch": "export.torch",
@@ -152,6 +156,7 @@ if TYPE_CHECKING:
     from .export.sklearn import from_sklearn
     from .export.torch import from_torch, load_state_dict_file, to_torch
     from .gradcheck import check_gradient, check_layer
+    from .runner import RunConfig, run
     from .serialization import load, save
     from .training import (CSVLogger, EarlyStopping, History, ModelCheckpoint, predict,
                            predict_proba, train)

@@ -692,6 +692,13 @@ def test_truncated_file(good: Path, tmp_path: Path, where: str) -> None:
     assert "truncated" in load_error(path)
 
 
+@pytest.mark.parametrize("length", [0, 1])
+def test_header_too_short_for_json(tmp_path: Path, length: int) -> None:
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(struct.pack("<Q", length) + b"{}" + bytes(64))
+    assert f"the header declares {length} bytes, too few for a JSON object" in load_error(path)
+
+
 def test_huge_declared_header_length(tmp_path: Path) -> None:
     path = tmp_path / "huge.safetensors"
     path.write_bytes(struct.pack("<Q", 2**60) + b"{}")
@@ -792,6 +799,11 @@ def test_plain_safetensors_file_is_not_an_fcnn_model(tmp_path: Path) -> None:
     path = tmp_path / "plain.safetensors"
     save_file({"weight": np.zeros((3, 2)), "bias": np.zeros(2)}, path)
     assert "not an fcnn model file" in load_error(path)
+    # refused from its header alone: 16 MB of someone else's weights are never read
+    save_file({"weight": np.zeros((2000, 1000))}, path)
+    message: list[str] = []
+    assert peak_memory(lambda: message.append(load_error(path))) < 2**20
+    assert "not an fcnn model file" in message[0] and "tensors weight" in message[0]
     save_file({"weight": np.zeros((3, 2))}, path, metadata={"format": "pt"})
     assert "not an fcnn model file" in load_error(path)
 

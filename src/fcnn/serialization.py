@@ -54,7 +54,7 @@ import stat
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -542,10 +542,11 @@ def load(path: str | os.PathLike[str]) -> Layer:
     """
     source = _as_path(path, "fcnn.load")
     try:
-        raw = _read(source)
-        header = _header(raw)
+        with _open(source) as handle:
+            header, raw = _read_header(handle)
+            meta = _fcnn_metadata(header)  # before the tensors are read: a foreign file is not
+            raw += handle.read()  # the tensors, bounded by the file's size
         tensors = _unpack(raw, header)
-        meta = _fcnn_metadata(header)
         spec, tensors = _architecture(meta, tensors)
         metadata = _user_metadata(meta, tensors)
         model = _build(spec, tensors)
@@ -559,8 +560,7 @@ def load(path: str | os.PathLike[str]) -> Layer:
     return model
 
 
-def _read(path: Path) -> bytes:
-    """The file's bytes, once its first bytes show a safetensors header of a size fcnn accepts."""
+def _open(path: Path) -> BinaryIO:
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -569,14 +569,20 @@ def _read(path: Path) -> bytes:
         raise _Refused("it is a directory, not a model file")
     if not stat.S_ISREG(info.st_mode):
         raise _Refused("it is not a regular file")  # a FIFO or a device would block or never end
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        head = handle.read(9)
-        _check_head(head, size)
-        raw = head + handle.read(size - len(head))
-    if len(raw) != size:
+    return open(path, "rb")
+
+
+def _read_header(handle: BinaryIO) -> tuple[dict[str, Any], bytes]:
+    """The JSON header and the file's bytes up to its end, once the first bytes show a
+    safetensors header of a size fcnn accepts."""
+    size = os.fstat(handle.fileno()).st_size
+    head = handle.read(9)
+    _check_head(head, size)
+    (length,) = struct.unpack("<Q", head[:8])
+    raw = head + handle.read(length - 1)
+    if len(raw) != 8 + length:
         raise _Refused("the file changed size while it was read (truncated)")
-    return raw
+    return _header(raw), raw
 
 
 def _check_head(head: bytes, size: int) -> None:
@@ -600,6 +606,9 @@ def _check_head(head: bytes, size: int) -> None:
     if length > size - 8:
         raise _Refused(f"the header declares {length} bytes but only {size - 8} follow: the file is "
                        "truncated or not a safetensors file")
+    if length < 2:
+        raise _Refused(f"the header declares {length} bytes, too few for a JSON object: corrupted or "
+                       f"not a safetensors file; {_SAVE_HELP}")
 
 
 def _header(raw: bytes) -> dict[str, Any]:
@@ -663,13 +672,13 @@ def _format_fault(message: str, header: dict[str, Any], data_size: int) -> str:
 
 
 def _fcnn_metadata(header: dict[str, Any]) -> dict[str, str]:
-    meta = header.get("__metadata__")  # the package has checked it maps str -> str
+    meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         names = ", ".join([name for name in header if name != "__metadata__"][:5])
         raise _Refused("not an fcnn model file: its safetensors metadata lacks the \"format\": "
                        f"\"fcnn\" marker (it holds tensors {names or 'none'}); {_SAVE_HELP}")
     version = meta.get("format_version", "")
-    if not (version.isascii() and version.isdigit()) or len(version) > 6:
+    if not (isinstance(version, str) and version.isascii() and version.isdigit()) or len(version) > 6:
         raise _Refused(f"format_version {version!r} is not a version number")
     if int(version) > FORMAT_VERSION:
         raise _Refused(f"it was written by a newer fcnn ({meta.get('fcnn_version', '?')}, format "

@@ -20,9 +20,9 @@ class names are known, ``"label"``. ``metadata_props`` holds ``fcnn_version``,
 ``task``, ``classes`` (JSON) and ``outputs``.
 
 onnxruntime 1.32's CPU provider has no float64 kernel for ``LeakyRelu``, ``Elu``,
-``Erf`` and ``Gelu`` (exact form): in float64 graphs LeakyReLU and ELU are written
-with ``Where`` (which it has), and the exact GELU keeps ``Erf``/``Gelu`` (the
-standard ops; runtimes with the kernel run them, onnxruntime refuses to load them).
+``Erf`` and ``Gelu``, and its float64 ``LayerNormalization``, ``BatchNormalization``
+and tanh-``Gelu`` are 1e-13 to 1e-9 off: float64 graphs spell these out in elementary
+ops (erf as Cephes' rational approximations), float32 graphs use the fused ops.
 """
 
 from __future__ import annotations
@@ -232,27 +232,71 @@ def _silu(layer: SiLU, graph: OnnxGraph, x: str) -> str:
 @register_onnx(GELU)
 def _gelu(layer: GELU, graph: OnnxGraph, x: str) -> str:
     approximate = layer.approximate
-    if approximate == "none" and graph.dtype == np.float64:
-        warnings.warn(
-            f"export_onnx: {graph.prefix.rstrip('_')} (exact GELU) is written with the standard "
-            f"{'Gelu' if graph.opset >= 20 else 'Erf'} op, which onnxruntime's CPU provider has no "
-            "float64 kernel for: the file loads in runtimes that have one; for onnxruntime export a "
-            "float32 model or use GELU(approximate='tanh')", UserWarning, stacklevel=4)
-    # onnxruntime's float64 Gelu(approximate="tanh") is off by ~1e-9: spelled out in float64
-    if graph.opset >= 20 and (graph.dtype == np.float32 or approximate == "none"):
+    if graph.dtype == np.float32 and graph.opset >= 20:
         return graph.node("Gelu", [x], approximate=approximate)
     if approximate == "tanh":
-        # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's formula
+        # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), PyTorch's formula (onnxruntime's
+        # float64 Gelu(approximate="tanh") is off by ~1e-9, so float64 always spells it out)
         cube = graph.node("Mul", [graph.node("Mul", [x, x], "square"), x], "cube")
         inner = graph.node("Add", [x, graph.node("Mul", [cube, graph.constant(0.044715, "c")])], "inner")
         scaled = graph.node("Mul", [inner, graph.constant(math.sqrt(2 / math.pi), "sqrt_2_over_pi")])
         gate = graph.node("Add", [graph.node("Tanh", [scaled]), graph.constant(1.0, "one")], "gate")
-    else:
-        # 0.5 x (1 + erf(x / sqrt(2)))
-        erf = graph.node("Erf", [graph.node("Div", [x, graph.constant(math.sqrt(2.0), "sqrt2")])])
-        gate = graph.node("Add", [erf, graph.constant(1.0, "one")], "gate")
-    half_x = graph.node("Mul", [x, graph.constant(0.5, "half")], "half_x")
-    return graph.node("Mul", [half_x, gate], "gelu")
+        half_x = graph.node("Mul", [x, graph.constant(0.5, "half")], "half_x")
+        return graph.node("Mul", [half_x, gate], "gelu")
+    # x * Phi(x), Phi(x) = (1 + erf(x sqrt(1/2))) / 2, as GELU computes it
+    z = graph.node("Mul", [x, graph.constant(math.sqrt(0.5), "sqrt_half")], "z")
+    erf = graph.node("Erf", [z]) if graph.dtype == np.float32 else _erf64(graph, z)
+    cdf = graph.node("Mul", [graph.node("Add", [erf, graph.constant(1.0, "one")]),
+                             graph.constant(0.5, "half")], "cdf")
+    return graph.node("Mul", [x, cdf], "gelu")
+
+
+# Cephes' rational approximations of erf and erfc (S. L. Moshier, ndtr.c; public domain;
+# the ones SciPy's erf evaluates), highest power first; "monic" ones have a leading 1.
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
+_ERFC_S = (1.0, 2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
+
+
+def _polynomial(graph: OnnxGraph, x: str, coefficients: Sequence[float], hint: str) -> str:
+    """Horner's rule: ``c0 x^n + c1 x^(n-1) + ... + cn``."""
+    y = graph.constant(coefficients[0], hint)
+    for c in coefficients[1:]:
+        y = graph.node("Add", [graph.node("Mul", [y, x], hint), graph.constant(c, hint)], hint)
+    return y
+
+
+def _erf64(graph: OnnxGraph, z: str) -> str:
+    """erf in float64 from elementary ops: onnxruntime has no float64 Erf kernel."""
+    a = graph.node("Abs", [z], "abs")
+    z2 = graph.node("Mul", [z, z], "z2")
+    small = graph.node("Div", [graph.node("Mul", [z, _polynomial(graph, z2, _ERF_T, "erf_t")]),
+                               _polynomial(graph, z2, _ERF_U, "erf_u")], "erf_small")  # |z| <= 1
+    # erfc(|z|) = exp(-z^2) P(|z|)/Q(|z|) below 8, R/S above; |z| capped at 30, where exp
+    # underflows to 0 anyway, so that the polynomials stay finite for any input
+    capped = graph.node("Min", [a, graph.constant(30.0, "cap")], "capped")
+    gauss = graph.node("Exp", [graph.node("Neg", [z2])], "gauss")
+    middle = graph.node("Div", [_polynomial(graph, capped, _ERFC_P, "erfc_p"),
+                                _polynomial(graph, capped, _ERFC_Q, "erfc_q")], "erfc_middle")
+    tail = graph.node("Div", [_polynomial(graph, capped, _ERFC_R, "erfc_r"),
+                              _polynomial(graph, capped, _ERFC_S, "erfc_s")], "erfc_tail")
+    below_8 = graph.node("Less", [a, graph.constant(8.0, "eight")], "below_8")
+    erfc = graph.node("Mul", [gauss, graph.node("Where", [below_8, middle, tail])], "erfc")
+    one_minus = graph.node("Sub", [graph.constant(1.0, "one"), erfc], "one_minus_erfc")
+    large = graph.node("Mul", [graph.node("Sign", [z]), one_minus], "erf_large")
+    within_1 = graph.node("LessOrEqual", [a, graph.constant(1.0, "one")], "within_1")
+    return graph.node("Where", [within_1, small, large], "erf")
 
 
 @register_onnx(Softmax)

@@ -1062,6 +1062,171 @@ row(CV, "string-clip-value", no_tmp(lambda: fcnn.clip_grad_value_(params(), "0.5
     "clip_value")
 row(CV, "not-parameters", no_tmp(lambda: fcnn.clip_grad_value_("w", 0.5)), TypeError, "Parameter")
 
+# -- train's weights, metrics, schedules, clipping, resume (issue 10) ---------------------
+
+
+def untouched(*, model: Any = None, loss: Any = None, optimizer: Any = None, scheduler: Any = None,
+              X: Any = X6, y: Any = Y6, **kwargs: Any) -> Callable[[Path], Any]:
+    """train(...) that must refuse before any work: the model, optimizer and scheduler
+    are checked unchanged afterwards. ``kwargs`` values may be functions of the tmp dir."""
+
+    def call(tmp: Path) -> Any:
+        m = net() if model is None else model()
+        opt = fcnn.SGD(m.parameters(), lr=0.1, momentum=0.9) if optimizer is None else optimizer(m)
+        sched = None if scheduler is None else scheduler(opt)
+        before = [p.weights.copy() for p in m.parameters()]
+        lr_before = opt.param_groups[0]["lr"]
+        options = {"epochs": 3, "progress": False, "rng": 0, "scheduler": sched,
+                   **{k: v(tmp) if callable(v) and k in ("resume_from", "callbacks") else v
+                      for k, v in kwargs.items()}}
+        try:
+            return fcnn.train(m, fcnn.NLLLoss() if loss is None else loss, opt, X, y, **options)
+        finally:
+            assert all(np.array_equal(p.weights, w) for p, w in zip(m.parameters(), before))
+            assert opt.steps == 0 and opt.param_groups[0]["lr"] == lr_before
+
+    return call
+
+
+def checkpoint_file(tmp: Path, model: Any = None, optimizer: Any = None) -> Path:
+    """A training checkpoint after 2 epochs of net() on (X6, Y6)."""
+    path = tmp / "ckpt.safetensors"
+    m = net() if model is None else model
+    opt = fcnn.SGD(m.parameters(), lr=0.1, momentum=0.9) if optimizer is None else optimizer
+    fcnn.train(m, fcnn.NLLLoss(), opt, X6, Y6, epochs=2, progress=False, rng=0,
+               callbacks=[ModelCheckpoint(path, monitor="loss", save_best_only=False)])
+    return path
+
+
+def checkpoint_with_short_history(tmp: Path) -> None:
+    loaded = fcnn.load(checkpoint_file(tmp))
+    loaded.metadata["training_state"]["history"]["history"]["loss"].pop()
+    fcnn.save(loaded, tmp / "ckpt.safetensors")
+
+
+def resume(tmp: Path) -> Path:
+    return tmp / "ckpt.safetensors"
+
+
+def plateau(opt: Any) -> Any:
+    return fcnn.optim.lr_scheduler.ReduceLROnPlateau(opt)
+
+
+def named_metric(y_true: Any, y_pred: Any) -> float:
+    return 0.0
+
+
+T = "train"
+row(T, "sample-weight-length", untouched(sample_weight=np.ones(5)), ShapeError, "sample_weight",
+    r"\(6,\)", r"got \(5,\)")
+row(T, "sample-weight-2-d", untouched(sample_weight=np.ones((6, 1))), ShapeError, "sample_weight")
+row(T, "sample-weight-negative", untouched(sample_weight=np.array([1, 1, -1.0, 1, 1, 1])),
+    ValueError, "sample_weight", ">= 0", "-1.0")
+row(T, "sample-weight-nan", untouched(sample_weight=with_value(np.ones(6), np.nan, (2,))),
+    NonFiniteError, "sample_weight")
+row(T, "sample-weight-all-zero", untouched(sample_weight=np.zeros(6)), ValueError, "all zeros")
+row(T, "sample-weight-strings", untouched(sample_weight=np.array(list("abcdef"))), TypeError,
+    "numeric")
+row(T, "class-weight-unknown-word", untouched(class_weight="balance"), ValueError, "class_weight",
+    "'balanced'")
+row(T, "class-weight-bad-label", untouched(class_weight={5: 2.0}), ValueError, "key 5",
+    r"\[0, 3\)")
+row(T, "class-weight-negative", untouched(class_weight={0: -1.0}), ValueError,
+    r"class_weight\[0\]")
+row(T, "class-weight-list", untouched(class_weight=[1.0, 2.0, 3.0]), TypeError, "dict", "balanced")
+row(T, "class-weight-for-regression", untouched(loss=fcnn.MSELoss(), y=np.zeros((6, 3)),
+                                                class_weight="balanced"), ValueError,
+    "classification loss", "sample_weight")
+row(T, "class-weight-zero-for-all", untouched(class_weight={0: 0, 1: 0, 2: 0}), ValueError,
+    "weight 0")
+row(T, "validation-weight-without-validation-data", untouched(
+    validation_split=0.5, validation_sample_weight=np.ones(3)), ValueError, "validation_data")
+row(T, "validation-weight-length", untouched(validation_data=(X6, Y6),
+                                             validation_sample_weight=np.ones(4)), ShapeError,
+    "validation_sample_weight", r"\(6,\)")
+row(T, "metric-unknown", untouched(metrics=["accurcy"]), ValueError, "unknown metric 'accurcy'",
+    "'accuracy'", "'f1_macro'")
+row(T, "metric-of-the-other-task", untouched(metrics=["r2"]), ValueError, "'r2' is a regression",
+    "'balanced_accuracy'")
+row(T, "metric-for-regression", untouched(loss=fcnn.MSELoss(), y=np.zeros((6, 3)),
+                                          metrics=["accuracy"]), ValueError,
+    "'accuracy' is a classification", "'rmse'")
+row(T, "metrics-a-string", untouched(metrics="accuracy"), TypeError, "list", r"\['accuracy'")
+row(T, "metric-lambda", untouched(metrics=[lambda t, p: 0.0]), TypeError, "named function",
+    r"\(name, function\)")
+row(T, "metric-reserved-name", untouched(metrics=[("loss", named_metric)]), ValueError, "'loss'",
+    "reserved")
+row(T, "metric-twice", untouched(metrics=["accuracy", "accuracy"]), ValueError, "repeated")
+row(T, "monitor-never-logged", untouched(validation_split=0.5, callbacks=[
+    EarlyStopping(monitor="val_f1_macro")]), ValueError, "'val_f1_macro'", "does not log")
+row(T, "checkpoint-monitor-never-logged", untouched(callbacks=lambda tmp: [
+    ModelCheckpoint(tmp / "m.safetensors", monitor="r2")]), ValueError, "'r2'", "does not log")
+row(T, "scheduler-of-another-optimizer", untouched(
+    scheduler=lambda opt: fcnn.optim.lr_scheduler.StepLR(fcnn.SGD(params(), lr=0.1), 2)),
+    ValueError, "bound to another optimizer", r"Scheduler\(optimizer")
+row(T, "scheduler-not-a-scheduler", untouched(scheduler=lambda opt: "step"), TypeError,
+    "lr_scheduler", "'step'")
+row(T, "scheduler-interval-unknown", untouched(
+    scheduler=lambda opt: fcnn.optim.lr_scheduler.StepLR(opt, 2), scheduler_interval="batch"),
+    ValueError, "scheduler_interval", "'epoch'", "'batch'")
+row(T, "plateau-per-step", untouched(scheduler=plateau, validation_split=0.5,
+                                     scheduler_interval="step"), ValueError,
+    "ReduceLROnPlateau", "scheduler_interval='epoch'")
+row(T, "plateau-without-validation", untouched(scheduler=plateau), ValueError, "'val_loss'",
+    "validation_split")
+row(T, "plateau-monitor-never-logged", untouched(scheduler=plateau, scheduler_monitor="val_r2",
+                                                 validation_split=0.5), ValueError, "'val_r2'")
+row(T, "scheduler-monitor-without-scheduler", untouched(scheduler_monitor="loss"), ValueError,
+    "no scheduler")
+row(T, "scheduler-monitor-not-plateau", untouched(
+    scheduler=lambda opt: fcnn.optim.lr_scheduler.StepLR(opt, 2), scheduler_monitor="loss"),
+    ValueError, "only applies to ReduceLROnPlateau")
+row(T, "clip-norm-and-value", untouched(clip_grad_norm=1.0, clip_grad_value=1.0), ValueError,
+    "not both")
+row(T, "clip-norm-negative", untouched(clip_grad_norm=-1.0), ValueError, "clip_grad_norm", "-1")
+row(T, "clip-norm-bad-norm-type", untouched(clip_grad_norm=(1.0, "two")), TypeError, "norm_type")
+row(T, "clip-value-string", untouched(clip_grad_value="0.5"), TypeError, "clip_grad_value")
+row(T, "loss-without-reduction", untouched(loss=fcnn.CrossEntropyLoss(reduction="none")),
+    ValueError, "reduction='mean'")
+row(T, "resume-missing", untouched(resume_from=lambda tmp: tmp / "nothing.safetensors"),
+    FileNotFoundError, "does not exist", "nothing.safetensors")
+row(T, "resume-a-directory", untouched(resume_from=lambda tmp: tmp), IsADirectoryError,
+    "ModelCheckpoint", "directory")
+row(T, "resume-not-a-path", untouched(resume_from=3), TypeError, "resume_from")
+row(T, "resume-corrupt", untouched(resume_from=resume), ModelFileError, "ckpt.safetensors",
+    setup=lambda tmp: write(tmp, "ckpt.safetensors", b"\x00" * 8 + b"garbage"))
+row(T, "resume-pickle", untouched(resume_from=lambda tmp: pickle_file(tmp)), ModelFileError,
+    "pickle", after=pickle_not_run)
+row(T, "resume-no-training-state", untouched(resume_from=resume), ModelFileError,
+    "no training state", "save_training_state=True",
+    setup=lambda tmp: fcnn.save(net(), tmp / "ckpt.safetensors"))
+row(T, "resume-other-architecture", untouched(
+    model=lambda: fcnn.mlp([4, 6, 3], rng=0), resume_from=resume), ModelFileError,
+    "another architecture", setup=checkpoint_file)
+row(T, "resume-other-optimizer", untouched(
+    optimizer=lambda m: fcnn.Adam(m.parameters()), resume_from=resume), ValueError,
+    "trained with SGD", "not Adam", setup=checkpoint_file)
+row(T, "resume-other-data", untouched(X=X6[::-1].copy(), resume_from=resume), ValueError,
+    "other data", setup=checkpoint_file)
+row(T, "resume-malformed-state", untouched(resume_from=resume), ModelFileError, "malformed",
+    setup=checkpoint_with_short_history)
+row(T, "resume-already-done", untouched(epochs=2, resume_from=resume), ValueError, "epoch 2",
+    "epochs > 2", setup=checkpoint_file)
+row("EarlyStopping", "unknown-mode", no_tmp(lambda: EarlyStopping(mode="up")), ValueError, "mode",
+    "'max'")
+row("ModelCheckpoint", "unknown-mode", no_tmp(lambda: ModelCheckpoint("m.safetensors", mode=1)),
+    ValueError, "mode")
+row("CSVLogger", "path-not-a-path", no_tmp(lambda: fcnn.CSVLogger(3)), TypeError, "path")
+row("CSVLogger", "bad-separator", no_tmp(lambda: fcnn.CSVLogger("log.csv", separator="ab")),
+    ValueError, "separator", "one character")
+row("CSVLogger", "missing-directory", untouched(callbacks=lambda tmp: [
+    fcnn.CSVLogger(tmp / "no" / "log.csv")]), FileNotFoundError, "directory does not exist")
+row("predict_proba", "regression-loss", no_tmp(lambda: fcnn.predict_proba(
+    net(), X6, loss=fcnn.MSELoss())), ValueError, "regressor", r"predict\(\)")
+row("predict_proba", "loss-not-a-loss", no_tmp(lambda: fcnn.predict_proba(net(), X6, loss="nll")),
+    TypeError, "fcnn Loss")
+row("predict_proba", "1-d-X", no_tmp(lambda: fcnn.predict_proba(net(), X6[0])), ShapeError, "2-D")
+
 # -- gradient checking --------------------------------------------------------
 row("check_gradient", "integer-X", no_tmp(lambda: fcnn.check_gradient(
     lambda X: (0.0, X), np.ones(3, int))), TypeError, "float array", "int64")

@@ -238,3 +238,68 @@ def test_import_is_lazy_and_headless_run_uses_agg(tmp_path):
     )
     assert out.stdout.strip().lower() == "agg"
     assert (tmp_path / "cm.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# --------------------------------------------------------------------------- plots people read
+
+
+def test_plot_loss_switches_to_a_log_axis_past_two_decades():
+    spread = plot_loss([50.0, 1.0, 0.3, 0.2]).axes[0]  # a large first epoch: 250x
+    assert spread.get_yscale() == "log" and "log scale" in spread.get_ylabel()
+    narrow = plot_loss([5.0, 1.0, 0.3, 0.2]).axes[0]  # 25x: linear still reads well
+    assert narrow.get_yscale() == "linear"
+    assert plot_loss([50.0, 0.2], log_scale=False).axes[0].get_yscale() == "linear"
+    # the validation curve counts too
+    assert plot_loss([1.0, 0.9], [90.0, 0.5]).axes[0].get_yscale() == "log"
+
+
+def test_plot_loss_marks_the_best_epoch_and_an_interruption():
+    fig = plot_loss([1.0, 0.6, 0.5, 0.45], [1.1, 0.7, 0.8, 0.9], best_epoch=2, interrupted=True)
+    ax = fig.axes[0]
+    legend = texts(ax.get_legend().get_texts())
+    assert legend == ["train", "validation", "best epoch 2 (weights kept)",
+                      "interrupted (Ctrl-C) after epoch 4"]
+    best, dot, stop = ax.get_lines()[2:]
+    np.testing.assert_array_equal(best.get_xdata(), [2, 2])
+    np.testing.assert_array_equal(dot.get_ydata(), [0.7])  # on the validation curve
+    np.testing.assert_array_equal(stop.get_xdata(), [4, 4])
+    with pytest.raises(ValueError, match="best_epoch 5 is outside"):
+        plot_loss([1.0, 0.5], best_epoch=5)
+    with pytest.raises(TypeError, match="best_epoch must be an int"):
+        plot_loss([1.0, 0.5], best_epoch=1.5)
+
+
+def test_confusion_matrix_stays_readable_with_many_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    for n_classes, numbers_shown in ((12, True), (40, False)):
+        y = rng.integers(0, n_classes, 400)
+        fig = plot_confusion_matrix(y, (y + (rng.random(400) < 0.2)) % n_classes,
+                                    [f"class {k}" for k in range(n_classes)],
+                                    path=tmp_path / f"cm{n_classes}.png")
+        ax = fig.axes[0]
+        cell_texts = [t for t in ax.texts if t.get_text().strip()]
+        assert bool(cell_texts) == numbers_shown
+        if cell_texts:
+            assert max(t.get_fontsize() for t in cell_texts) <= 200 / n_classes + 1e-9
+        width, height = png_size(tmp_path / f"cm{n_classes}.png")
+        assert width <= 1500 and height <= 1400
+
+
+def test_regression_plots(tmp_path):
+    from fcnn.plots import plot_predicted_vs_true, plot_residuals
+
+    y_true = np.array([1.0, 2.0, 3.0, 4.0])
+    y_pred = np.array([1.5, 1.5, 3.5, 3.0])
+    fig = plot_predicted_vs_true(y_true, y_pred, title="R²", path=tmp_path / "pvt.png")
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(ax.collections[0].get_offsets(), np.column_stack([y_true, y_pred]))
+    diagonal = ax.get_lines()[0]
+    np.testing.assert_array_equal(diagonal.get_xdata(), diagonal.get_ydata())
+    assert png_size(tmp_path / "pvt.png")[0] > 0
+    fig = plot_residuals(y_true, y_pred, path=tmp_path / "res.png")
+    offsets = fig.axes[0].collections[0].get_offsets()
+    np.testing.assert_array_equal(offsets, np.column_stack([y_pred, y_true - y_pred]))
+    with pytest.raises(ShapeError, match="one length"):
+        plot_residuals([1.0, 2.0], [1.0])
+    with pytest.raises(NonFiniteError, match="finite"):
+        plot_predicted_vs_true([1.0, np.nan], [1.0, 2.0])

@@ -33,6 +33,19 @@ def _flag(value: Any, name: str, who: str) -> bool:
     return bool(choice(value, name, who, (True, False)))
 
 
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _column_sums(A: np.ndarray) -> np.ndarray:
+    """``A.sum(axis=0)`` for ``A`` of shape (N, C), as ``ones(N) @ A``: BLAS's matrix-vector
+    product is about twice as fast as NumPy's reduction over the batch axis at (64, 256)."""
+    key = (A.shape[0], A.dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = _ONES[key] = np.ones(A.shape[0], A.dtype)
+    return ones @ A
+
+
 class _Norm(Layer):
     """What the two normalization layers share: the checked input, the dtype, the repr."""
 
@@ -159,7 +172,7 @@ class BatchNorm1d(_Norm):
                 f"statistics of one sample are undefined), got input of shape {X.shape}; "
                 "use a batch of 2 or more, or call .eval() first"
             )
-        mean = np.add.reduce(X, axis=0)
+        mean = _column_sums(X)
         mean /= N
         xc = X - mean
         sum_sq = np.einsum("ij,ij->j", xc, xc)  # sum of squared deviations, no (N, C) temporary
@@ -180,7 +193,7 @@ class BatchNorm1d(_Norm):
         """dLdy: (N, C) -> dL/dX: (N, C); adds dL/dgamma and dL/dbeta, both (C,)."""
         dLdy = self._grad_output(dLdy, self._xc)
         xc, inv_std = self._xc, self._inv_std  # xhat = xc * inv_std
-        dbeta = np.add.reduce(dLdy, axis=0)  # sum(dLdy)
+        dbeta = _column_sums(dLdy)  # sum(dLdy)
         dgamma = np.einsum("ij,ij->j", dLdy, xc)
         dgamma *= inv_std  # sum(dLdy * xhat)
         if self.affine:

@@ -162,16 +162,17 @@ def test_elementwise_layers(name: str, X: np.ndarray, seed: int) -> None:
 
 
 @prop(60)
-@given(X=arrays(dtypes=[np.bool_, np.int64, np.float32, np.float64, object]),
+@given(X=arrays(dtypes=[np.bool_, np.int64, np.float16, np.float32, np.float64, object]),
        p=st.sampled_from([0.0, 0.25, 0.5, 0.9]), seed=st.integers(0, 2**16),
        training=st.booleans())
 def test_dropout(X: np.ndarray, p: float, seed: int, training: bool) -> None:
-    # float16 is left out: Dropout refuses it (see test_bad_input's xfail on float16).
     layer = fcnn.Dropout(p, rng=seed).train(training)
     y = check(lambda: layer.forward(X), elementwise_problems(X))
     if y is None:
         return
-    dtype = X.dtype if X.dtype.kind == "f" else np.dtype(np.float64)
+    # float32/float64 keep their dtype; anything else numeric (float16 included) becomes float64
+    dtype = X.dtype if X.dtype.char in "fd" else np.dtype(np.float64)
+    assert y.dtype == dtype
     x = X.astype(dtype)
     scale = layer.backward(np.ones(X.shape, dtype))  # the mask, scaled: 0 or 1/(1-p)
     if not training or p == 0:
@@ -347,11 +348,13 @@ def test_mse_loss(data: Any, shape: tuple[int, ...], other: str, reduction: str)
 @prop(60)
 @given(data=st.data(), shape=hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=4))
 def test_lab_mse_and_grad_mse(data: Any, shape: tuple[int, ...]) -> None:
-    # Finite values only: mse/grad_mse do not yet refuse NaN (test_bad_input's xfail rows).
-    pred = data.draw(arrays(shape=shape, dtypes=NUMERIC, special=False))
+    # NaN and infinities included: both refuse them (NonFiniteError), as mismatched shapes
+    pred = data.draw(arrays(shape=shape, dtypes=NUMERIC))
     target = data.draw(arrays(shape=data.draw(st.sampled_from([shape, shape[::-1]])),
-                              dtypes=NUMERIC, special=False))
-    total = check(lambda: fcnn.mse(pred, target), pair_problems(pred, target))
+                              dtypes=NUMERIC))
+    problems = pair_problems(pred, target)
+    check(lambda: fcnn.grad_mse(pred, target), problems)
+    total = check(lambda: fcnn.mse(pred, target), problems)
     if total is None:
         return
     dtype = pred.dtype if pred.dtype.char in "fd" else np.dtype(np.float64)
@@ -362,17 +365,34 @@ def test_lab_mse_and_grad_mse(data: Any, shape: tuple[int, ...]) -> None:
                                atol=4 * eps(dtype) * LIMIT)
 
 
-@prop(60)
-@given(logits=hnp.arrays(st.sampled_from([np.float32, np.float64]),
-                         hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=5),
-                         elements=st.floats(-LIMIT, LIMIT, width=32)))
+def logits_problems(X: np.ndarray) -> set[type[BaseException]]:
+    if not is_numeric(X):
+        return {TypeError}
+    problems: set[type[BaseException]] = set()
+    if X.ndim != 2 or 0 in X.shape:
+        problems.add(ShapeError)
+    if not finite(X):
+        problems.add(NonFiniteError)
+    return problems
+
+
+@prop(80)
+@given(logits=arrays(shape=st.sampled_from([(2, 3), (1, 1), (5, 2), (1, 5), (3,), (0, 3), (2, 0),
+                                            (1, 2, 2), ()])))
 def test_softmax_and_log_softmax(logits: np.ndarray) -> None:
-    # Valid input only: softmax does not yet validate (test_bad_input's xfail rows).
-    probs, log_probs = fcnn.softmax(logits), fcnn.log_softmax(logits)
+    # any input: bad dtypes, shapes, NaN and infinities are refused with the documented errors
+    problems = logits_problems(logits)
+    check(lambda: fcnn.log_softmax(logits), problems)
+    probs = check(lambda: fcnn.softmax(logits), problems)
+    if probs is None:
+        return
+    log_probs = fcnn.log_softmax(logits)
+    dtype = logits.dtype if logits.dtype.char in "fd" else np.dtype(np.float64)
+    assert probs.dtype == log_probs.dtype == dtype
     z = logits.astype(np.float64)
     z = z - z.max(axis=1, keepdims=True)
     expected = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    tol = 64 * eps(logits.dtype)
+    tol = 64 * eps(dtype)
     np.testing.assert_allclose(log_probs, expected, rtol=tol, atol=tol * (1 + np.abs(z).max()))
     np.testing.assert_allclose(probs, np.exp(expected), rtol=tol, atol=tol)
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=tol)

@@ -42,6 +42,8 @@ def _column_sums(A: np.ndarray) -> np.ndarray:
     key = (A.shape[0], A.dtype)
     ones = _ONES.get(key)
     if ones is None:
+        if A.shape[0] > 4096:  # large batches: the reduction's cost dominates, cache nothing
+            return np.add.reduce(A, axis=0)
         ones = _ONES[key] = np.ones(A.shape[0], A.dtype)
     return ones @ A
 

@@ -355,3 +355,16 @@ def test_float64_erf_matches_scipys_over_the_whole_range(tmp_path: Path) -> None
     assert np.isfinite(out).all()
     assert np.abs(out - expected).max() <= 1e-15
     assert np.mean(out == expected) > 0.99  # mostly the same bits
+
+
+def test_what_fcnn_train_puts_in_the_metadata_is_applied(tmp_path: Path) -> None:
+    # a regressor trained on the standardized target, and a file from before Standardize
+    # layers that keeps its input scaling as metadata arrays
+    model = fcnn.mlp([3, 5, 1], rng=6).eval()
+    mean, scale = np.array([1.0, -2.0, 0.5]), np.array([2.0, 0.5, 3.0])
+    model.metadata = {"task": "regression", "target_scaling": {"mean": 10.0, "scale": 4.0},
+                      "mean": mean, "scale": scale}
+    X = np.random.default_rng(3).standard_normal((7, 3))
+    export_onnx(model, tmp_path / "m.onnx")
+    expected = fcnn.predict(model, (X - mean) / scale) * 4.0 + 10.0
+    assert relative_error(run(tmp_path / "m.onnx", X)["predictions"], expected) <= 1e-12

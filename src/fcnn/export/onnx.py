@@ -570,6 +570,10 @@ def _outputs(graph: OnnxGraph, logits: str, info: dict[str, Any], output: str) -
         if output != "logits":
             raise ValueError(f"export_onnx: output={output!r} asks for probabilities, but the model is "
                              "a regressor; use output='logits' (the predictions)")
+        scaling = info.get("target_scaling")
+        if scaling:  # fcnn train's regressors learn the standardized target: undo it, as predict does
+            scaled = graph.node("Mul", [logits, graph.constant(float(scaling.get("scale", 1.0)), "scale")])
+            logits = graph.node("Add", [scaled, graph.constant(float(scaling.get("mean", 0.0)), "mean")])
         return [("predictions", logits, graph.elem_type, shape)]
     if task == "binary" and graph.width != 1:
         raise ValueError(f"export_onnx: a binary model (one logit) has 1 output, this one {graph.width}")

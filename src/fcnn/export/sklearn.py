@@ -94,11 +94,17 @@ def as_fcnn_model(obj: Any, *, copy: bool = False, who: str = "export") -> tuple
     """
     if isinstance(obj, Layer):
         meta = getattr(obj, "metadata", None) or {}
-        info = {key: meta[key] for key in ("task", "classes", "feature_names", "loss") if key in meta}
+        keys = ("task", "classes", "feature_names", "loss", "target_scaling")
+        info = {key: meta[key] for key in keys if meta.get(key) is not None}
         info.setdefault("task", _task_from_loss(obj, info))
         if info["task"] is None:
             del info["task"]
-        return (copy_module.deepcopy(obj) if copy else obj), info
+        model = copy_module.deepcopy(obj) if copy else obj
+        if meta.get("mean") is not None and meta.get("scale") is not None:
+            # a model file from before Standardize layers keeps its scaling in the metadata
+            inner = model.layers if isinstance(model, Sequential) else [model]
+            model = Sequential(Standardize(meta["mean"], meta["scale"], dtype=_dtype(model)), *inner)
+        return model, info
     steps = _steps(obj, who)
     *preprocessing, (final_name, final) = steps
     scalers = [_scaler(step, name, who) for name, step in preprocessing]

@@ -362,3 +362,124 @@ def test_import_stays_numpy_only():
     code = "import sys, fcnn.datasets; print('sklearn' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------- tables with pandas
+
+
+def _tables(folder: Path) -> dict[str, Path]:
+    import importlib.util
+
+    path = Path(__file__).parent / "data" / "tables" / "make_tables.py"
+    spec = importlib.util.spec_from_file_location("make_tables", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_tables(folder)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    return _tables(tmp_path_factory.mktemp("tables"))
+
+
+@pytest.mark.parametrize("case", ["comma", "semicolon", "tab", "tab_txt", "gzip", "bz2", "xz",
+                                  "zip"])
+def test_every_format_reads_as_pandas_reads_it(tables, case):
+    import pandas as pd
+
+    reference = pd.read_csv(tables["comma"])
+    data = load_dataset(tables[case])
+    np.testing.assert_array_equal(data.X, reference[["x1", "x2"]].to_numpy())
+    assert data.classes == sorted(reference["label"].unique().tolist())
+    assert [data.classes[k] for k in data.y] == reference["label"].tolist()
+
+
+def test_parquet_reads_as_pandas_reads_it(tables):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    reference = pd.read_parquet(tables["parquet"])
+    data = load_dataset(tables["parquet"])
+    expected = pd.get_dummies(reference.drop(columns="label"), columns=["color"], dtype=float)
+    np.testing.assert_array_equal(data.X, expected.to_numpy())
+    assert data.feature_names == list(expected.columns.str.replace("_", "="))
+
+
+def test_categories_are_one_hot_as_scikit_learn_encodes_them(tables):
+    import pandas as pd
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.read_csv(tables["categorical"])
+    data = load_dataset(tables["categorical"])
+    reference = OneHotEncoder(sparse_output=False).fit(frame[["color"]])
+    np.testing.assert_array_equal(data.X[:, 2:], reference.transform(frame[["color"]]))
+    assert data.columns == ["x1", "x2", "color"]
+    assert data.feature_names[2:] == [n.replace("_", "=") for n in
+                                      reference.get_feature_names_out()]
+    assert data.feature_names[2:] == ["color=blue", "color=green", "color=red"]
+    # the saved encoder applies the same way to new rows, and refuses an unseen category
+    encoder = type(data.encoder).from_dict(data.encoder.to_dict())
+    np.testing.assert_array_equal(encoder.transform(frame), data.X)
+    with pytest.raises(DatasetError, match="'purple'.*never saw"):
+        encoder.transform(frame.assign(color=["purple"] * len(frame)))
+
+
+def test_missing_values_fill_as_simple_imputer(tables):
+    import pandas as pd
+    from sklearn.impute import SimpleImputer
+
+    frame = pd.read_csv(tables["missing"])
+    for strategy, sk in (("mean", "mean"), ("median", "median"),
+                         ("most-frequent", "most_frequent")):
+        data = load_dataset(tables["missing"], missing=strategy)
+        imputer = SimpleImputer(strategy=sk).fit(frame[["x1", "x2"]])
+        np.testing.assert_allclose(data.X[:, :2], imputer.transform(frame[["x1", "x2"]]),
+                                   rtol=1e-12)
+    dropped = load_dataset(tables["missing"], missing="drop")
+    assert dropped.n_samples == len(frame.dropna())
+    with pytest.raises(DatasetError, match=r"column 'x1' has a missing value \(empty cell\) at "
+                       r"line 5.*--missing drop\|mean"):
+        load_dataset(tables["missing"])
+
+
+def test_messages_point_at_the_files_lines_after_rows_were_left_out(tmp_path):
+    # rows 2 and 3 lack a label and are dropped; the bad value is on line 6 of the file
+    path = write(tmp_path, "a,b,label\n1,2,x\n,3,\n4,5,\n6,7,y\n8,inf,x\n9,1,y\n")
+    with pytest.raises(DatasetError, match="infinite value 'inf' at line 6"):
+        load_dataset(path, missing="drop")
+
+
+def test_task_and_target_are_chosen_and_said(tables, tmp_path):
+    regression = load_dataset(tables["regression"])
+    assert regression.task == "regression" and regression.classes is None
+    assert regression.y.dtype == np.float64 and regression.target == "price"
+    assert "task: regression (the target holds numbers with a fractional part)" in regression.notes
+    many = write(tmp_path, "x,y\n" + "".join(f"{i},{i * 7 % 31}\n" for i in range(62)))
+    assert load_dataset(many).task == "regression"  # 31 distinct integers
+    assert load_dataset(many, task="classification").n_classes == 31
+    few = write(tmp_path, "x,y\n" + "".join(f"{i % 9},{i % 3}\n" for i in range(30)), "few.csv")
+    assert load_dataset(few).task == "classification"
+    with pytest.raises(DatasetError, match="--drop names no such column"):
+        load_dataset(few, drop=["z"])
+
+
+def test_identifier_columns_are_left_out_and_reported(tables):
+    data = load_dataset(tables["id_column"])
+    assert data.columns == ["x1", "x2"]
+    assert any("left out 'id'" in note for note in data.notes)
+    assert load_dataset(tables["id_column"], keep_id=True).columns == ["id", "x1", "x2"]
+
+
+def test_a_zip_with_two_files_and_a_text_column_of_identifiers_are_refused(tmp_path):
+    import zipfile
+
+    path = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.csv", "a,b\n1,2\n")
+        archive.writestr("b.csv", "a,b\n1,2\n")
+    with pytest.raises(DatasetError, match="exactly one file"):
+        load_dataset(path)
+    names = write(tmp_path, "name,x,label\n" + "".join(f"n{i},{i % 5},{i % 2}\n"
+                                                        for i in range(120)))
+    with pytest.raises(DatasetError, match="120 distinct text values.*--drop name"):
+        load_dataset(names)

@@ -368,3 +368,16 @@ def test_what_fcnn_train_puts_in_the_metadata_is_applied(tmp_path: Path) -> None
     export_onnx(model, tmp_path / "m.onnx")
     expected = fcnn.predict(model, (X - mean) / scale) * 4.0 + 10.0
     assert relative_error(run(tmp_path / "m.onnx", X)["predictions"], expected) <= 1e-12
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+def test_extreme_inputs_stay_finite_and_agree(dtype: Any, tmp_path: Path) -> None:
+    X = np.array([[-1e4, -50.0, -1.0, 0.0, 1.0, 50.0, 1e4]], dtype=dtype).repeat(2, axis=0)
+    for kind in ("ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SiLU", "GELU", "GELU-tanh", "Softmax",
+                 "LogSoftmax", "LayerNorm", "BatchNorm1d"):
+        layer, _ = make_layer(kind, X.shape[1], np.random.default_rng(0), dtype)
+        model = fcnn.Sequential(layer).eval()
+        export_onnx(model, tmp_path / "m.onnx", dtype=dtype)
+        out = run(tmp_path / "m.onnx", X)["logits"]
+        assert np.isfinite(out).all(), kind
+        assert relative_error(out, fcnn.predict(model, X)) <= TOLERANCE[dtype], kind

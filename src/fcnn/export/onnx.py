@@ -146,7 +146,7 @@ class OnnxGraph:
         elif array.dtype.kind == "f":
             array = array.astype(self.dtype)
         name = self.unique(hint)
-        self.initializers.append(self._numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(self._numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def node(self, op: str, inputs: Sequence[str], hint: str | None = None, **attributes: Any) -> str:

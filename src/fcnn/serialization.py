@@ -130,7 +130,8 @@ def save(model: Layer, path: str | os.PathLike[str], /, *, layout: str = "fcnn",
         exist (``save`` does not create directories).
     layout : str, default "fcnn"
         The tensors' keys and shapes, one of ``LAYOUTS``: ``"fcnn"`` is the model's
-        ``state_dict()``, which ``load`` reads.
+        ``state_dict()``, which ``load`` reads; ``"torch"`` is PyTorch's (``Linear.weight``
+        transposed), for ``torch_model.load_state_dict``. (So no metadata key is ``layout``.)
     **metadata
         Saved beside the weights and returned by ``load`` as
         ``model.metadata``. Values may be ``None``, bool, int, float, str,

@@ -583,7 +583,10 @@ def _read_header(handle: BinaryIO) -> tuple[dict[str, Any], bytes]:
     raw = head + handle.read(length - 1)
     if len(raw) != 8 + length:
         raise _Refused("the file changed size while it was read (truncated)")
-    return _header(raw), raw
+    header = _json(raw[8:], "header")  # duplicate keys refused, which the package lets pass
+    if not isinstance(header, dict):
+        raise _Refused(f"the header is a JSON {type(header).__name__}, not an object")
+    return header, raw
 
 
 def _check_head(head: bytes, size: int) -> None:
@@ -610,15 +613,6 @@ def _check_head(head: bytes, size: int) -> None:
     if length < 2:
         raise _Refused(f"the header declares {length} bytes, too few for a JSON object: corrupted or "
                        f"not a safetensors file; {_SAVE_HELP}")
-
-
-def _header(raw: bytes) -> dict[str, Any]:
-    """The JSON header, refusing duplicate keys (which the package would let pass)."""
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = _json(raw[8 : 8 + length], "header")
-    if not isinstance(header, dict):
-        raise _Refused(f"the header is a JSON {type(header).__name__}, not an object")
-    return header
 
 
 def _json(text: str | bytes | None, what: str) -> Any:

@@ -161,6 +161,18 @@ class Run:
     files: dict[str, str] = field(default_factory=dict)
     report: str = ""  # scikit-learn's classification report, as text
     rows: dict[str, Any] = field(default_factory=dict)  # row indices: fit, validation, test
+    target_scaling: dict[str, float] | None = None  # regression: y = output * scale + mean
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions for encoded features ``X`` (N, D) (e.g. ``dataset.X[rows]``): class
+        labels (N,) for classification, values (N,) in the target's units for regression."""
+        from .training import predict
+
+        out = predict(self.model, X)
+        if self.settings.task == "classification":
+            return np.asarray(self.dataset.classes, dtype=object)[out.argmax(axis=1)]
+        scaling = self.target_scaling or {"mean": 0.0, "scale": 1.0}
+        return out[:, 0].astype(np.float64) * scaling["scale"] + scaling["mean"]
 
     @property
     def interrupted(self) -> bool:
@@ -280,7 +292,9 @@ def run(config: RunConfig | None = None, /, *, log: Callable[[str], None] | None
     outcome = Run(config=config, settings=settings, dataset=dataset, model=model,
                   history=history, metrics=metrics, folder=folder, warnings=warnings,
                   notes=list(dataset.notes) + settings.chosen,
-                  report=results.get("report_text", ""), rows=parts["rows"])
+                  report=results.get("report_text", ""), rows=parts["rows"],
+                  target_scaling=({"mean": parts["target_mean"], "scale": parts["target_scale"]}
+                                  if settings.task == "regression" else None))
     if folder is not None:
         _write_folder(outcome, parts, results, created)
     return outcome

@@ -761,11 +761,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _apply_class_weight(self, sample_weight: Any, y_raw: Any, X: Any, incremental: bool) -> Any:
         if self.class_weight is None:
             return sample_weight
-        if np.ndim(y_raw) == 2:
-            raise ValueError(
-                "MLPClassifier: class_weight is not supported for multilabel targets; "
-                "pass sample_weight instead"
-            )
         if incremental and self.class_weight == "balanced":
             raise ValueError(
                 "MLPClassifier: class_weight='balanced' is not supported for partial_fit "

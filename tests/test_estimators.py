@@ -26,9 +26,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import fcnn
-from fcnn.training import Callback
 from fcnn.estimators import MLPClassifier, MLPRegressor
 from fcnn.estimators._engine import ACTIVATIONS, Engine
+from fcnn.training import Callback
 
 # Short runs end before converging; the tests that mean to see the warning use pytest.warns.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

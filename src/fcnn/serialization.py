@@ -98,12 +98,15 @@ _FOREIGN = (
     (b"\x1f\x8b", "a gzip file"),
     (b"\x89HDF", "an HDF5 file"),
 )
-# The safetensors package's refusals, in words that say what is wrong with the file.
+# The safetensors package's refusals (as its versions spell them), in words that say
+# what is wrong with the file.
+_INCOMPLETE = ("not fully covered", "MetadataIncompleteBuffer")
 _FORMAT_FAULTS = (
-    ("invalid offset", "tensors overlap or leave a gap between them: the file is corrupted or "
-                       "tampered with"),
-    ("invalid shape, data type, or offset", "a tensor's shape and dtype do not match its byte "
-     "range, or it reaches past the end of the data: the file is truncated or corrupted"),
+    (("invalid offset", "InvalidOffset"), "tensors overlap or leave a gap between them: the file "
+     "is corrupted or tampered with"),
+    (("invalid shape, data type, or offset", "TensorInvalidInfo"), "a tensor's shape and dtype do "
+     "not match its byte range, or it reaches past the end of the data: the file is truncated or "
+     "corrupted"),
 )
 
 _SAVE_HELP = "fcnn.load only reads files written by fcnn.save (safetensors)"
@@ -653,7 +656,7 @@ def _unpack(raw: bytes, header: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def _format_fault(message: str, header: dict[str, Any], data_size: int) -> str:
     detail = message.removeprefix("Error while deserializing: ")
-    if "not fully covered" in detail:
+    if any(words in detail for words in _INCOMPLETE):
         needed = max((entry["data_offsets"][1] for name, entry in header.items()
                       if name != "__metadata__"), default=0)
         if needed > data_size:
@@ -661,7 +664,7 @@ def _format_fault(message: str, header: dict[str, Any], data_size: int) -> str:
                     "the file is truncated")
         return (f"{data_size - needed} unexplained bytes after the last tensor: the file is "
                 "corrupted or tampered with")
-    meaning = next((m for words, m in _FORMAT_FAULTS if words in detail),
+    meaning = next((m for spellings, m in _FORMAT_FAULTS if any(w in detail for w in spellings)),
                    "it is not a valid safetensors file")
     return f"{meaning} (safetensors: {detail})"
 

@@ -655,7 +655,7 @@ def _unpack(raw: bytes, header: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def _format_fault(message: str, header: dict[str, Any], data_size: int) -> str:
-    detail = message.removeprefix("Error while deserializing: ")
+    detail = message.split(": ", 1)[-1] if message.startswith("Error while deserializing") else message
     if any(words in detail for words in _INCOMPLETE):
         needed = max((entry["data_offsets"][1] for name, entry in header.items()
                       if name != "__metadata__"), default=0)

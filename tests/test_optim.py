@@ -493,3 +493,36 @@ def test_flatten_state_dict_names_arrays_and_keeps_the_rest_json():
     np.testing.assert_array_equal(back["state"]["0"]["exp_avg"], np.ones((2, 2)))
     with pytest.raises(ValueError, match="missing"):
         fcnn.optim.unflatten_state_dict(meta, {})
+
+
+def test_an_optimizer_pickled_by_fcnn_0_1_still_steps():
+    import pickle
+
+    p = make_param([1.0, 2.0])
+    opt = fcnn.Adam([p], lr=0.1, betas=(0.8, 0.9))
+    old = opt.__getstate__()  # 0.1 kept the hyperparameters as attributes, without param_groups
+    group = old.pop("param_groups")[0]
+    del old["defaults"]
+    old.update({k: v for k, v in group.items() if k not in ("params", "amsgrad")})
+    restored = fcnn.Adam.__new__(fcnn.Adam)
+    restored.__setstate__(pickle.loads(pickle.dumps(old)))
+    assert restored.lr == 0.1 and restored.betas == (0.8, 0.9) and restored.amsgrad is False
+    q = restored.params[0]
+    q.grad = [1.0, 1.0]
+    restored.step()
+    np.testing.assert_allclose(q.weights, [0.9, 1.9])
+
+
+def test_a_subclass_written_for_0_1_still_constructs():
+    class Halving(fcnn.Optimizer):
+        def __init__(self, params, lr):
+            super().__init__(params, lr)
+
+        def _update(self, w, g, state, group):
+            w -= group["lr"] * g
+
+    p = make_param([1.0])
+    opt = Halving([p], 0.5)
+    p.grad = [1.0]
+    opt.step()
+    assert opt.lr == 0.5 and p.weights[0] == 0.5

@@ -79,9 +79,11 @@ class Optimizer:
     _STATE_KEYS: ClassVar[tuple[str, ...]] = ()
     lr = _Hyper()
 
-    def __init__(self, params: Iterable[Parameter], defaults: dict[str, Any]) -> None:
+    def __init__(self, params: Iterable[Parameter], defaults: dict[str, Any] | float) -> None:
         name = type(self).__name__
         self.params: list[Parameter] = _as_parameter_list(params, name)
+        if not isinstance(defaults, dict):  # fcnn 0.1's subclasses called __init__(params, lr)
+            defaults = {"lr": defaults}
         hyper = self._checked(defaults)
         self.defaults: dict[str, Any] = dict(hyper)
         # One group, PyTorch's layout: what the update reads, what schedulers write.
@@ -248,6 +250,15 @@ class Optimizer:
         state["state"] = _state_per_parameter(self.state, self._groups, self.params)
         state["_groups"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "param_groups" not in state:  # pickled by fcnn 0.1: the hyperparameters were attributes
+            hyper = {key: state.pop(key) for key in self._CHECKS if key in state}
+            if "amsgrad" in self._CHECKS:
+                hyper.setdefault("amsgrad", False)
+            state["defaults"] = dict(hyper)
+            state["param_groups"] = [{"params": state["params"], **hyper}]
+        self.__dict__.update(state)
 
     def _regroup(self) -> None:
         self._groups = _flat_groups(self.params)

@@ -285,14 +285,14 @@ def _chain_error(model: Layer) -> str | None:
         width = width if width is not None else takes
         if width is None:
             continue
-        probe = copy.copy(layer)
-        probe.training = False
         try:
+            probe = copy.copy(layer)
+            probe.training = False
             with np.errstate(all="ignore"):
-                output = probe.forward(np.zeros((1, width), dtype))
+                shape = np.shape(probe.forward(np.zeros((1, width), dtype)))
         except Exception:  # a layer that cannot run on zeros: its own forward will say why
             return None
-        given = output.shape[1] if output.ndim == 2 else None
+        given = shape[1] if len(shape) == 2 else None
         # name the layer that set the width (a Linear), not the activations after it
         width, source = given, (source if given == width and source else where)
     return None

@@ -692,7 +692,7 @@ def test_id_column_and_label_first_are_reported(tables, tmp_path):
 def test_a_model_that_learned_nothing_warns_and_strict_fails(tmp_path):
     argv = ["train", "--lr", "5", "--epochs", "20", "--no-progress"]
     code, stdout, stderr = run_cli(*argv, "--out", tmp_path / "a")
-    assert code == 0
+    assert code == 0 and "test accuracy: 0.3333" in stdout
     warnings = [line for line in stderr.splitlines() if line.startswith("fcnn: warning:")]
     assert len(warnings) == 1
     for piece in ("no better than always predicting the most frequent class",
@@ -761,7 +761,7 @@ def test_norm_and_activation_names_come_from_the_tables(tmp_path):
     activation = next(name for name in ("gelu", "silu", "elu", "tanh")
                       if name in registry.ACTIVATIONS)
     out = tmp_path / "run"
-    code, stdout, stderr = run_cli("train", "--norm", "batch", "--activation", activation,
+    code, _, stderr = run_cli("train", "--norm", "batch", "--activation", activation,
                                    "--epochs", "2", "--hidden", "8", "--out", out, "--no-progress")
     assert code == 0, stderr
     model = fcnn.load(out / "model.safetensors")

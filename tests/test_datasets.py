@@ -420,7 +420,7 @@ def test_categories_are_one_hot_as_scikit_learn_encodes_them(tables):
     # the saved encoder applies the same way to new rows, and refuses an unseen category
     encoder = type(data.encoder).from_dict(data.encoder.to_dict())
     np.testing.assert_array_equal(encoder.transform(frame), data.X)
-    with pytest.raises(DatasetError, match="'purple'.*never saw"):
+    with pytest.raises(DatasetError, match=r"'purple'.*never saw"):
         encoder.transform(frame.assign(color=["purple"] * len(frame)))
 
 
@@ -481,5 +481,5 @@ def test_a_zip_with_two_files_and_a_text_column_of_identifiers_are_refused(tmp_p
         load_dataset(path)
     names = write(tmp_path, "name,x,label\n" + "".join(f"n{i},{i % 5},{i % 2}\n"
                                                         for i in range(120)))
-    with pytest.raises(DatasetError, match="120 distinct text values.*--drop name"):
+    with pytest.raises(DatasetError, match=r"120 distinct text values.*--drop name"):
         load_dataset(names)

@@ -93,7 +93,7 @@ class Table:
             index = -1
             header_seen = False
             for fields in reader:
-                if not fields or all(not f.strip() for f in fields) and len(fields) == 1:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
                     continue
                 if not header_seen:
                     header_seen = True
@@ -122,7 +122,7 @@ class Table:
         if not suspects:
             return
         width = self.frame.shape[1]
-        for row, (line, fields) in sorted(self.raw_rows(suspects).items()):
+        for _row, (line, fields) in sorted(self.raw_rows(suspects).items()):
             if len(fields) < width:
                 raise DatasetError(
                     f"{self.path}: line {line} has {len(fields)} fields but the header has "

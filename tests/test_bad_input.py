@@ -1216,6 +1216,11 @@ row("EarlyStopping", "unknown-mode", no_tmp(lambda: EarlyStopping(mode="up")), V
     "'max'")
 row("ModelCheckpoint", "unknown-mode", no_tmp(lambda: ModelCheckpoint("m.safetensors", mode=1)),
     ValueError, "mode")
+row("ModelCheckpoint", "every-n-epochs-0", no_tmp(lambda: ModelCheckpoint("m.safetensors",
+                                                                    every_n_epochs=0)),
+    ValueError, "every_n_epochs", "positive int")
+row("ModelCheckpoint", "every-n-seconds-negative", no_tmp(lambda: ModelCheckpoint(
+    "m.safetensors", every_n_seconds=-1)), ValueError, "every_n_seconds")
 row("CSVLogger", "path-not-a-path", no_tmp(lambda: fcnn.CSVLogger(3)), TypeError, "path")
 row("CSVLogger", "bad-separator", no_tmp(lambda: fcnn.CSVLogger("log.csv", separator="ab")),
     ValueError, "separator", "one character")

@@ -198,3 +198,18 @@ def test_the_training_state_is_plain_metadata_of_a_model_file(tmp_path):
     assert meta["training_state"]["history"]["history"] == history.history
     np.testing.assert_array_equal(meta["training_state.step_losses"], history.step_losses)
     json.dumps(meta["training_state"])  # JSON, no objects
+
+
+def test_checkpoints_thinned_out_by_epochs_or_seconds_always_keep_the_last_epoch(tmp_path):
+    X, y = data()
+    for options, expected in (({"every_n_epochs": 3}, [None, None, 3, 3, 3, 6, 7]),
+                              ({"every_n_seconds": 1e9}, [None] * 6 + [7])):
+        path = tmp_path / f"{sorted(options)[0]}.safetensors"
+        on_disk = []
+        model = fcnn.mlp([4, 3], rng=0)
+        fcnn.train(model, fcnn.CrossEntropyLoss(), fcnn.SGD(model.parameters(), lr=0.1), X, y,
+                   epochs=7, progress=False, callbacks=[
+                       fcnn.ModelCheckpoint(path, save_best_only=False, **options),  # no val_loss
+                       lambda e, logs, path=path, on_disk=on_disk: on_disk.append(
+                           fcnn.load(path).metadata["epoch"] if path.exists() else None)])
+        assert on_disk == expected

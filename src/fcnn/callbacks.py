@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._validation import choice
+from ._validation import choice, number, positive_int
 from .metrics import HIGHER_IS_BETTER
 
 __all__ = ["CSVLogger", "Callback", "EarlyStopping", "ModelCheckpoint"]
@@ -196,6 +197,10 @@ class ModelCheckpoint(Callback):
     that improves ``monitor`` (or after every epoch with ``save_best_only=False``).
 
     ``metadata`` is stored beside the weights, with the epoch and the metric values.
+    With ``save_best_only=False``, ``every_n_epochs`` and ``every_n_seconds`` thin the
+    saves out (an epoch is saved when both allow it; the run's last epoch always is):
+    ``every_n_seconds=2`` bounds what a crash or Ctrl-C can lose to about two seconds
+    of training while a fast run writes only a few files.
     With ``save_training_state=True`` (the default) the file also holds what
     ``train(..., resume_from=path)`` needs to continue the run exactly: the
     optimizer's and scheduler's state, the shuffling generator's state, the
@@ -209,13 +214,19 @@ class ModelCheckpoint(Callback):
         save_best_only: bool = True,
         mode: str = "auto",
         save_training_state: bool = True,
+        every_n_epochs: int = 1,
+        every_n_seconds: float | None = None,
         **metadata: Any,
     ) -> None:
+        who = "ModelCheckpoint"
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"ModelCheckpoint: path must be a str or os.PathLike, got {path!r}")
         self.path, self.save_best_only = path, save_best_only
-        self.monitor = _check_monitor(monitor, "ModelCheckpoint")
-        self.mode = choice(mode, "mode", "ModelCheckpoint", _MODES)
+        self.monitor = _check_monitor(monitor, who)
+        self.mode = choice(mode, "mode", who, _MODES)
+        self.every_n_epochs = positive_int(every_n_epochs, "every_n_epochs", who)
+        self.every_n_seconds = None if every_n_seconds is None else number(
+            every_n_seconds, "every_n_seconds", who, low=0)
         self.save_training_state = bool(save_training_state)
         self.metadata = metadata
         self._run: Any = None  # set by train(): what a resumable checkpoint holds
@@ -228,9 +239,21 @@ class ModelCheckpoint(Callback):
             )
         self._tracker = Monitor(self.monitor, 0.0, self.mode)
         self._model = model
+        self._last_save = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        if self._tracker.improved(epoch, logs) or not self.save_best_only:
+        # (a checkpoint of every epoch need not watch a logged metric)
+        improved = self._tracker.improved(epoch, logs) if (
+            self.save_best_only or self.monitor in logs) else False
+        if self.save_best_only:
+            due = improved
+        else:
+            now = time.monotonic()
+            final = self._run is not None and epoch == self._run.epochs
+            due = final or (epoch % self.every_n_epochs == 0 and (
+                self.every_n_seconds is None or now - self._last_save >= self.every_n_seconds))
+        if due:
+            self._last_save = time.monotonic()
             extra = self._run.checkpoint_metadata() if (
                 self.save_training_state and self._run is not None) else {}
             from .serialization import save

@@ -413,6 +413,8 @@ class _Run:
             self.logged.append("lr")
         for c in self.callbacks:
             monitor = getattr(c, "monitor", None)
+            if isinstance(c, ModelCheckpoint) and not c.save_best_only:
+                continue  # saved on a schedule, whatever the monitor says
             if monitor is not None:
                 require_metric(monitor, self.logged, type(c).__name__)
         if self.plateau:
@@ -454,7 +456,7 @@ class _Run:
         for key in self.logged:
             self.history.history[key] = []
         for c in self.callbacks:
-            if isinstance(c, ModelCheckpoint) and c.save_training_state:
+            if isinstance(c, ModelCheckpoint):
                 c._run = self
         return self
 
@@ -702,7 +704,9 @@ def predict_proba(model: Any, X: Any, *, loss: Loss | None = None, batch_size: i
                         f"got {loss!r}")
     kind = _task(loss) if loss is not None else None
     if kind is None:
-        saved = str((getattr(model, "metadata", None) or {}).get("loss", "")).lower()
+        metadata = getattr(model, "metadata", None) or {}
+        saved = "regression" if metadata.get("task") == "regression" else str(
+            metadata.get("loss", "")).lower()
         kind = ("binary" if "bce" in saved else "multiclass" if any(
             word in saved for word in ("nll", "cross", "entropy")) else "regression" if saved else None)
     if kind == "regression":

@@ -204,13 +204,19 @@ def _subclasses(base: type) -> dict[str, type]:
     return found
 
 
+# Registered losses a run cannot use: BCEWithLogitsLoss takes 0/1 targets of one output,
+# while a run's classifier has one logit per class (NLLLoss).
+_NOT_FOR_RUNS = ("bcewithlogits",)
+
+
 def loss_names() -> dict[str, type]:
     """``--loss`` names from ``fcnn.registry.LOSSES``: ``MSELoss`` -> ``mse``, ``NLLLoss`` -> ``nll``."""
     from . import losses
     from .registry import LOSSES
 
     table = LOSSES or _subclasses(losses.Loss)
-    return {re.sub(r"loss$", "", name.lower()): cls for name, cls in table.items()}
+    names = {re.sub(r"loss$", "", name.lower()): cls for name, cls in table.items()}
+    return {name: cls for name, cls in names.items() if name not in _NOT_FOR_RUNS}
 
 
 def optimizer_names() -> dict[str, type]:

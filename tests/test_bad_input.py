@@ -1157,6 +1157,9 @@ row(T, "metric-lambda", untouched(metrics=[lambda t, p: 0.0]), TypeError, "named
 row(T, "metric-reserved-name", untouched(metrics=[("loss", named_metric)]), ValueError, "'loss'",
     "reserved")
 row(T, "metric-twice", untouched(metrics=["accuracy", "accuracy"]), ValueError, "repeated")
+row(T, "balanced-accuracy-multi-label", untouched(
+    model=lambda: fcnn.mlp([4, 5, 2], rng=0), loss=fcnn.BCEWithLogitsLoss(), y=np.zeros((6, 2)),
+    metrics=["balanced_accuracy"]), ValueError, "multi-label", "'f1_macro'")
 row(T, "monitor-never-logged", untouched(validation_split=0.5, callbacks=[
     EarlyStopping(monitor="val_f1_macro")]), ValueError, "'val_f1_macro'", "does not log")
 row(T, "checkpoint-monitor-never-logged", untouched(callbacks=lambda tmp: [

@@ -362,6 +362,10 @@ class _Run:
         if kw["sample_weight"] is not None:
             weights = _check_weights(kw["sample_weight"], X.shape[0], dtype, "sample_weight")
         self.metric_fns = _metric_functions(kw["metrics"], task)
+        if task == "binary" and (n_out or 1) > 1 and any(
+                fn is _metrics.balanced_accuracy for _, fn in self.metric_fns):
+            raise ValueError("train: balanced_accuracy needs one label per sample; this "
+                             "BCEWithLogitsLoss model is multi-label (use 'accuracy' or 'f1_macro')")
         self.plateau, self.plateau_monitor = _check_scheduler(
             kw["scheduler"], optimizer, kw["scheduler_interval"], kw["scheduler_monitor"])
         self.scheduler, self.scheduler_interval = kw["scheduler"], kw["scheduler_interval"]

@@ -1592,7 +1592,8 @@ row(C, "dropout-one", fit("classifier", dropout=1.0), ValueError, "dropout", r"\
 row(C, "hidden-0", fit("classifier", hidden_layer_sizes=(0,)), ValueError, "hidden_layer_sizes")
 row(C, "unknown-activation", fit("classifier", activation="swish"), ValueError, "activation",
     "'swish'")
-row(C, "unknown-solver", fit("classifier", solver="lbfgs"), ValueError, "lbfgs", "adam")
+row(C, "unknown-solver", fit("classifier", solver="rmsprop"), ValueError, "solver", "lbfgs",
+    "adam", "'rmsprop'")
 row(C, "max-iter-0", fit("classifier", max_iter=0), ValueError, "max_iter")
 row(C, "X-beyond-float32", fit("classifier", X=with_value(X6, 1e300), dtype=np.float32),
     ValueError, "float32")
@@ -1610,6 +1611,82 @@ row(R, "predict-unfitted", no_tmp(lambda: estimator("regressor").predict(X6)), V
     "not fitted")
 row(R, "diverges", fit("regressor", X=X6 * 100, y=X6.sum(axis=1) * 1e3, solver="sgd",
     learning_rate_init=1e3, max_iter=200), DivergenceError, "diverged", "smaller learning rate")
+
+
+def sparse_with_nan() -> Any:
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(X6)
+    X.data[3] = np.nan
+    return X
+
+
+def warm_refit(kind: str, X2: Any, y2: Any, **kwargs: Any) -> Callable[[Path], Any]:
+    def call(tmp: Path) -> Any:
+        est = fit(kind, warm_start=True, **kwargs)(tmp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            return est.fit(X2, y2)
+
+    return call
+
+
+def multilabel_then(y2: Any) -> Callable[[Path], Any]:
+    def call(tmp: Path) -> Any:
+        Y = np.array([[1, 0, 1], [0, 1, 1], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 0]])
+        est = estimator("classifier")
+        est.partial_fit(X6, Y, classes=[0, 1, 2])
+        return est.partial_fit(X6, y2)
+
+    return call
+
+
+row(C, "sparse-nan", fit("classifier", X=sparse_with_nan()), ValueError, "NaN")
+row(C, "sample-weight-length", lambda tmp: estimator("classifier").fit(X6, Y6, sample_weight=np.ones(4)),
+    ValueError, r"sample_weight.shape == \(4,\), expected \(6,\)")
+row(R, "sample-weight-length", lambda tmp: estimator("regressor").fit(X6, Y6 * 1.0,
+    sample_weight=np.ones(7)), ValueError, r"sample_weight.shape == \(7,\), expected \(6,\)")
+row(C, "sample-weight-2d", lambda tmp: estimator("classifier").fit(X6, Y6,
+    sample_weight=np.ones((6, 1))), ValueError, "1D array or scalar")
+row(C, "warm-start-new-classes", warm_refit("classifier", X6, np.array([0, 1, 3, 0, 1, 3])),
+    ValueError, "warm_start can only be used where `y` has the same classes")
+row(C, "warm-start-new-features", warm_refit("classifier", X6[:, :3], Y6), ValueError,
+    "3 features", "expecting 4")
+row(R, "warm-start-new-features", warm_refit("regressor", X6[:, :2], Y6 * 1.0), ValueError,
+    "2 features", "expecting 4")
+row(C, "multilabel-wrong-width", multilabel_then(np.ones((6, 4), dtype=int)), ValueError,
+    "4 label columns", "fitted with 3")
+row(C, "partial-fit-unknown-class", no_tmp(lambda: estimator("classifier").partial_fit(
+    X6, Y6, classes=[0, 1, 2]).partial_fit(X6, np.array([0, 1, 5, 0, 1, 2]))), ValueError,
+    "`y` has classes not in `self.classes_`")
+row(C, "partial-fit-no-classes", no_tmp(lambda: estimator("classifier").partial_fit(X6, Y6)),
+    ValueError, "classes must be passed on the first call")
+row(C, "unknown-learning-rate", fit("classifier", learning_rate="cosine"), ValueError,
+    "learning_rate", "invscaling", "adaptive")
+row(C, "n-iter-no-change-0", fit("classifier", n_iter_no_change=0), ValueError,
+    "n_iter_no_change", "inf")
+row(C, "max-fun-0", fit("classifier", solver="lbfgs", max_fun=0), ValueError, "max_fun")
+row(C, "power-t-negative", fit("classifier", power_t=-1.0), ValueError, "power_t")
+row(C, "momentum-above-1", fit("classifier", momentum=1.5), ValueError, "momentum")
+row(C, "class-weight-string", fit("classifier", class_weight="even"), ValueError, "class_weight",
+    "balanced")
+row(C, "class-weight-balanced-partial-fit", no_tmp(lambda: estimator(
+    "classifier", class_weight="balanced").partial_fit(X6, Y6, classes=[0, 1, 2])), ValueError,
+    "'balanced' is not supported for partial_fit")
+row(C, "callbacks-not-callable", fit("classifier", callbacks=[3]), TypeError, "callbacks",
+    "f\\(epoch, logs\\)")
+row(C, "callbacks-not-a-list", fit("classifier", callbacks="print"), ValueError, "callbacks")
+row(C, "dtype-int", fit("classifier", dtype="int32"), ValueError, "dtype", "float32")
+row(C, "dropout-with-lbfgs", fit("classifier", solver="lbfgs", dropout=0.2), ValueError,
+    "stochastic solver")
+row(C, "validation-set-too-small", fit("classifier", early_stopping=True), ValueError,
+    "The validation set is too small")
+row(C, "early-stopping-partial-fit", no_tmp(lambda: estimator("classifier", early_stopping=True)
+    .partial_fit(X6, Y6, classes=[0, 1, 2])), ValueError, "partial_fit does not support early")
+row(R, "unknown-loss", fit("regressor", y=Y6 * 1.0, loss="huber"), ValueError, "loss",
+    "squared_error", "poisson")
+row(R, "partial-fit-outputs-change", no_tmp(lambda: estimator("regressor").partial_fit(
+    X6, np.ones((6, 2))).partial_fit(X6, np.ones(6))), ValueError, "1 output column", "with 2")
 
 
 def _param(case: Case) -> Any:
@@ -2413,7 +2490,9 @@ def test_initializers_same_seed_same_bits(name: Any) -> None:
     assert a[0].tobytes() != c[0].tobytes()
 
 
-def test_estimator_is_train_bit_for_bit_and_repeatable() -> None:
+def test_estimator_is_repeatable_and_sklearns_model() -> None:
+    from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+
     from fcnn.estimators import MLPClassifier
 
     X, y = classification()
@@ -2423,17 +2502,14 @@ def test_estimator_is_train_bit_for_bit_and_repeatable() -> None:
         warnings.simplefilter("ignore", category=UserWarning)  # ConvergenceWarning
         first = MLPClassifier(**options).fit(X, y)
         second = MLPClassifier(**options).fit(X, y)
+        reference = SklearnMLPClassifier(**options).fit(X, y)
     assert first.loss_curve_ == second.loss_curve_
     assert first.predict_proba(X).tobytes() == second.predict_proba(X).tobytes()
-    # the same thing through fcnn.train, as the estimator documents
-    rng = np.random.default_rng(3)
-    model = fcnn.mlp([4, 16, 3], "relu", rng=rng)
-    history = fcnn.train(model, fcnn.NLLLoss(), fcnn.Adam(model.parameters(), lr=0.01), X, y,
-                         epochs=5, batch_size=10, rng=rng, progress=False)
-    assert history.loss == first.loss_curve_
-    for a, b in zip(first.coefs_, [layer.w.weights for layer in model.layers[::2]], strict=True):
-        assert a.tobytes() == b.tobytes()
-    assert fcnn.predict(model, X).argmax(axis=1).tolist() == first.predict(X).tolist()
+    # the same seed gives scikit-learn's model (the estimators mirror its draws and steps)
+    np.testing.assert_allclose(first.loss_curve_, reference.loss_curve_, rtol=1e-12)
+    for a, b in zip(first.coefs_, reference.coefs_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert first.predict(X).tolist() == reference.predict(X).tolist()
 
 
 def test_save_load_predictions_are_bit_identical(tmp_path: Path) -> None:

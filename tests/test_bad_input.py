@@ -1211,6 +1211,8 @@ row(T, "resume-other-optimizer", untouched(
     "trained with SGD", "not Adam", setup=checkpoint_file)
 row(T, "resume-other-data", untouched(X=X6[::-1].copy(), resume_from=resume), ValueError,
     "other data", setup=checkpoint_file)
+row(T, "resume-other-metrics", untouched(metrics=["f1_macro"], resume_from=resume), ValueError,
+    "same metrics", setup=checkpoint_file)
 row(T, "resume-malformed-state", untouched(resume_from=resume), ModelFileError, "malformed",
     setup=checkpoint_with_short_history)
 row(T, "resume-already-done", untouched(epochs=2, resume_from=resume), ValueError, "epoch 2",

@@ -102,7 +102,10 @@ class Monitor:
         return {"best": self.best, "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.best_epoch = float(state["best"]), state["best_epoch"]
+        best_epoch = state["best_epoch"]
+        if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(best_epoch, int)):
+            raise ValueError(f"a monitor's best epoch must be an int, got {best_epoch!r}")
+        self.best, self.best_epoch = float(state["best"]), best_epoch
 
 
 def require_metric(monitor: str, logged: list[str], who: str) -> None:

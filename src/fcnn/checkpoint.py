@@ -215,6 +215,10 @@ def _check_structure(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Non
         raise ValueError("the History's lists do not match its epoch count")
     if history["epochs"] != epoch:
         raise ValueError("the History's epoch count")
+    best = history["best_epoch"]
+    if not (best is None or (isinstance(best, int) and not isinstance(best, bool))) or not \
+            isinstance(history["stopped_early"], bool) or not isinstance(history["wall_time"], (int, float)):
+        raise ValueError("the History's best_epoch, stopped_early or wall_time")
     steps = arrays.get("step_losses")
     if steps is None or steps.ndim != 1 or steps.dtype != np.float64:
         raise ValueError("the step losses")
@@ -243,6 +247,10 @@ def _check_compatible(meta: dict[str, Any], loaded: Any, run: Any, where: str) -
         raise ValueError(f"{where}: it was trained on other data ({data.get('n_samples')} samples "
                          f"x {data.get('n_features')} features; yours: {run.n_samples} x "
                          f"{run.n_features}, or the values differ); resume with the same X and y")
+    logged = list(meta["history"]["history"])
+    if logged != run.logged:
+        raise ValueError(f"{where}: that run logged {logged}, this one logs {run.logged}; resume "
+                         "with the same metrics and validation setting")
     for key, value in (("batch_size", run.batch_size), ("shuffle", run.shuffle)):
         if data.get(key) != value:
             raise ValueError(f"{where}: it was trained with {key}={data.get(key)!r}, not {value!r}; "

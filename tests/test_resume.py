@@ -160,7 +160,8 @@ def test_a_refused_resume_changes_nothing(tmp_path):
             kwargs.pop("scheduler_interval")
         with pytest.raises(ValueError, match=words):
             fcnn.train(model, fcnn.CrossEntropyLoss(), optimizer, kwargs.pop("X"), kwargs.pop("y"),
-                       rng=rng, progress=False, resume_from=path, **kwargs)
+                       rng=rng, progress=False, resume_from=path, metrics=["accuracy", "f1_macro"],
+                       **kwargs)
         for p, w in zip(model.parameters(), before):
             np.testing.assert_array_equal(p.weights, w)
         assert optimizer.state_dict() == opt_before and optimizer.steps == 0
@@ -183,7 +184,7 @@ def test_a_checkpoint_whose_parts_do_not_load_rolls_back(tmp_path):
     with pytest.raises(ModelFileError, match="cannot resume"):
         fcnn.train(model, fcnn.CrossEntropyLoss(), optimizer, X, y, epochs=5, batch_size=16,
                    validation_split=0.2, rng=3, progress=False, scheduler=scheduler,
-                   resume_from=tmp_path / "bad.safetensors")
+                   metrics=["accuracy", "f1_macro"], resume_from=tmp_path / "bad.safetensors")
     for p, w in zip(model.parameters(), before):  # the weights were loaded, then put back
         np.testing.assert_array_equal(p.weights, w)
     assert optimizer.state_dict()["param_groups"] == opt_before["param_groups"]

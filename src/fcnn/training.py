@@ -189,6 +189,24 @@ def _check_scheduler(scheduler: Any, optimizer: Any, interval: Any, monitor: Any
     return True, "val_loss" if monitor is None else monitor
 
 
+def _check_core(model: Any, loss: Any, optimizer: Any, epochs: Any, batch_size: Any) -> None:
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
+    if not all(hasattr(model, name) for name in ("forward", "backward", "parameters")):
+        raise TypeError(
+            "train: model must be a layer or network with forward/backward/parameters, "
+            f"got {type(model).__name__}"
+        )
+    if not isinstance(loss, Loss):
+        raise TypeError(f"train: loss must be an fcnn Loss (NLLLoss, MSELoss), got {loss!r}")
+    if getattr(loss, "reduction", "mean") == "none":
+        raise ValueError("train: the loss must return a number; use reduction='mean' or 'sum', "
+                         "not 'none'")
+    if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
+        raise TypeError(f"train: optimizer must have step() and zero_grad(), got {optimizer!r}")
+
+
 def _check_clip(clip_grad_norm: Any, clip_grad_value: Any) -> Callable[[list[Any]], Any] | None:
     if clip_grad_norm is not None and clip_grad_value is not None:
         raise ValueError("train: pass clip_grad_norm or clip_grad_value, not both")
@@ -223,8 +241,8 @@ def _check_weights(value: Any, n: int, dtype: np.dtype, name: str) -> np.ndarray
     return w.astype(dtype, copy=False)
 
 
-def _class_weights(class_weight: Any, y: np.ndarray, task: str, n_out: int | None) -> np.ndarray:
-    """One weight per class, from a dict {label: weight} or ``"balanced"``."""
+def _class_weights(class_weight: Any, y: np.ndarray, task: str, n_out: int | None) -> Any:
+    """One weight per class from a dict {label: weight} (others 1), or ``"balanced"``."""
     if task == "regression":
         raise ValueError("train: class_weight needs a classification loss (CrossEntropyLoss/NLLLoss "
                          "or BCEWithLogitsLoss); for regression use sample_weight")
@@ -234,8 +252,7 @@ def _class_weights(class_weight: Any, y: np.ndarray, task: str, n_out: int | Non
                          "BCEWithLogitsLoss use its pos_weight or sample_weight")
     n_classes = 2 if task == "binary" else (n_out or int(labels.max()) + 1)
     if isinstance(class_weight, str):
-        choice(class_weight, "class_weight", "train", ("balanced",))
-        return _metrics.compute_class_weight(labels, n_classes)
+        return choice(class_weight, "class_weight", "train", ("balanced",))  # computed after the split
     if not isinstance(class_weight, dict):
         raise TypeError(f"train: class_weight must be None, 'balanced' or a dict {{label: weight}}, "
                         f"got {class_weight!r}")
@@ -333,52 +350,72 @@ class _Run:
 
     @classmethod
     def prepare(cls, model: Any, loss: Loss, optimizer: Any, X: Any, y: Any, **kw: Any) -> _Run:
+        """Check every argument and the data; read a checkpoint to resume. Changes nothing
+        (a Generator passed as ``rng`` is put back as it was if a check fails)."""
         self = cls()
-        epochs, batch_size = kw["epochs"], kw["batch_size"]
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
-        if not all(hasattr(model, name) for name in ("forward", "backward", "parameters")):
-            raise TypeError(
-                "train: model must be a layer or network with forward/backward/parameters, "
-                f"got {type(model).__name__}"
-            )
-        if not isinstance(loss, Loss):
-            raise TypeError(f"train: loss must be an fcnn Loss (NLLLoss, MSELoss), got {loss!r}")
-        if getattr(loss, "reduction", "mean") == "none":
-            raise ValueError("train: the loss must return a number; use reduction='mean' or 'sum', "
-                             "not 'none'")
-        if not hasattr(optimizer, "step") or not hasattr(optimizer, "zero_grad"):
-            raise TypeError(f"train: optimizer must have step() and zero_grad(), got {optimizer!r}")
+        _check_core(model, loss, optimizer, kw["epochs"], kw["batch_size"])
         self.model, self.loss, self.optimizer = model, loss, optimizer
-        self.epochs, self.batch_size, self.shuffle = int(epochs), int(batch_size), bool(kw["shuffle"])
-        self.task = task = _task(loss)
+        self.epochs, self.batch_size = int(kw["epochs"]), int(kw["batch_size"])
+        self.shuffle, self.task = bool(kw["shuffle"]), _task(loss)
         self.rng = as_generator(kw["rng"])
-        dtype = getattr(model, "dtype", np.dtype(np.float64))
-        n_out = _output_features(model)
-        X, y = _prepare(X, y, loss, dtype, n_out, "train")
+        self.dtype = getattr(model, "dtype", np.dtype(np.float64))
+        self.n_out = _output_features(model)
+        X, y = _prepare(X, y, loss, self.dtype, self.n_out, "train")
         self.n_samples, self.n_features = X.shape
-        weights = None
-        if kw["sample_weight"] is not None:
-            weights = _check_weights(kw["sample_weight"], X.shape[0], dtype, "sample_weight")
-        self.metric_fns = _metric_functions(kw["metrics"], task)
-        if task == "binary" and (n_out or 1) > 1 and any(
+        weights = None if kw["sample_weight"] is None else _check_weights(
+            kw["sample_weight"], X.shape[0], self.dtype, "sample_weight")
+        class_weight = None if kw["class_weight"] is None else _class_weights(
+            kw["class_weight"], y, self.task, self.n_out)
+        self._check_options(kw)
+        validation = self._validation(kw)
+        self._callbacks_and_names(kw["callbacks"], validation is not None)
+        needs_state = kw["resume_from"] is not None or any(
+            isinstance(c, ModelCheckpoint) and c.save_training_state for c in self.callbacks)
+        self.data_fingerprint = _fingerprint(X, y) if needs_state else None
+        self.resume = None
+        if kw["resume_from"] is not None:  # read and checked, applied only when training starts
+            from .checkpoint import read_training_state
+
+            self.resume = read_training_state(kw["resume_from"], self)
+            if self.resume.epoch >= self.epochs:
+                raise ValueError(
+                    f"train: the checkpoint {kw['resume_from']} is at epoch {self.resume.epoch}; "
+                    f"pass epochs > {self.resume.epoch} (the total to train to) to continue it")
+        rng_state = self.rng.bit_generator.state
+        try:
+            self._split_and_weigh(X, y, weights, class_weight, validation)
+        except BaseException:
+            self.rng.bit_generator.state = rng_state
+            raise
+        self.history = History()
+        for key in self.logged:
+            self.history.history[key] = []
+        for c in self.callbacks:
+            if isinstance(c, ModelCheckpoint):
+                c._run = self
+        return self
+
+    def _check_options(self, kw: dict[str, Any]) -> None:
+        self.metric_fns = _metric_functions(kw["metrics"], self.task)
+        if self.task == "binary" and (self.n_out or 1) > 1 and any(
                 fn is _metrics.balanced_accuracy for _, fn in self.metric_fns):
             raise ValueError("train: balanced_accuracy needs one label per sample; this "
                              "BCEWithLogitsLoss model is multi-label (use 'accuracy' or 'f1_macro')")
         self.plateau, self.plateau_monitor = _check_scheduler(
-            kw["scheduler"], optimizer, kw["scheduler_interval"], kw["scheduler_monitor"])
+            kw["scheduler"], self.optimizer, kw["scheduler_interval"], kw["scheduler_monitor"])
         self.scheduler, self.scheduler_interval = kw["scheduler"], kw["scheduler_interval"]
         self.clip = _check_clip(kw["clip_grad_norm"], kw["clip_grad_value"])
 
+    def _validation(self, kw: dict[str, Any]) -> Any:
+        """``(X_val, y_val, w_val)``, ``"split"`` (with ``self.n_val`` set) or None."""
         validation_data, validation_split = kw["validation_data"], kw["validation_split"]
         val_weight = kw["validation_sample_weight"]
+        self.split_order: np.ndarray | None = None
         if validation_data is not None and validation_split is not None:
             raise ValueError("train: pass validation_data or validation_split, not both")
         if val_weight is not None and validation_data is None:
             raise ValueError("train: validation_sample_weight weighs validation_data=(X_val, y_val); "
                              "with validation_split the held-out part is unweighted")
-        self.split_order: np.ndarray | None = None
         if validation_split is not None:
             if isinstance(validation_split, bool) or not isinstance(
                 validation_split, (int, float, np.floating)
@@ -388,19 +425,24 @@ class _Run:
                 )
             if not 0 < validation_split < 1:
                 raise ValueError(f"train: validation_split must be in (0, 1), got {validation_split!r}")
-            n_val = max(1, round(validation_split * X.shape[0]))
-            if n_val >= X.shape[0]:
+            self.n_val = max(1, round(validation_split * self.n_samples))
+            if self.n_val >= self.n_samples:
                 raise ValueError("train: validation_split leaves no training samples")
-            self.n_val = n_val
-        elif validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("train: validation_data must be a pair (X_val, y_val)")
-            X_val, y_val = _prepare(*validation_data, loss, dtype, n_out, "train (validation_data)")
-            w_val = None if val_weight is None else _check_weights(
-                val_weight, X_val.shape[0], dtype, "validation_sample_weight")
-            validation_data = (X_val, y_val, w_val)
+            return "split"
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("train: validation_data must be a pair (X_val, y_val)")
+        X_val, y_val = _prepare(*validation_data, self.loss, self.dtype, self.n_out,
+                                "train (validation_data)")
+        w_val = None if val_weight is None else _check_weights(
+            val_weight, X_val.shape[0], self.dtype, "validation_sample_weight")
+        return (X_val, y_val, w_val)
 
-        callbacks = list(kw["callbacks"])
+    def _callbacks_and_names(self, callbacks: Any, has_validation: bool) -> None:
+        """The callbacks as Callback objects, and the names History will log (every
+        monitor must be one of them)."""
+        callbacks = list(callbacks)
         for c in callbacks:
             if not (isinstance(c, Callback) or callable(c)):
                 raise TypeError(
@@ -408,12 +450,11 @@ class _Run:
                     f"got {c!r}"
                 )
         self.callbacks = [c if isinstance(c, Callback) else FunctionCallback(c) for c in callbacks]
-        has_validation = validation_data is not None or validation_split is not None
         metric_names = [name for name, _ in self.metric_fns]
         self.logged = ["loss", *metric_names]
         if has_validation:
             self.logged += ["val_loss", *(f"val_{name}" for name in metric_names)]
-        if _current_lr(optimizer) is not None:
+        if _current_lr(self.optimizer) is not None:
             self.logged.append("lr")
         for c in self.callbacks:
             monitor = getattr(c, "monitor", None)
@@ -424,45 +465,30 @@ class _Run:
         if self.plateau:
             require_metric(self.plateau_monitor, self.logged, "ReduceLROnPlateau (scheduler_monitor)")
 
-        needs_state = kw["resume_from"] is not None or any(
-            isinstance(c, ModelCheckpoint) and c.save_training_state for c in self.callbacks)
-        self.data_fingerprint = _fingerprint(X, y) if needs_state else None
-
-        # A resumed run: everything in the file is read and checked before anything changes.
-        self.resume = None
-        if kw["resume_from"] is not None:
-            from .checkpoint import read_training_state
-
-            self.resume = read_training_state(kw["resume_from"], self)
-            if self.resume.epoch >= self.epochs:
-                raise ValueError(
-                    f"train: the checkpoint {kw['resume_from']} is at epoch {self.resume.epoch}; "
-                    f"pass epochs > {self.resume.epoch} (the total to train to) to continue it")
-
-        if validation_split is not None:
+    def _split_and_weigh(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+                         class_weight: Any, validation: Any) -> None:
+        """Hold out the validation split (the checkpoint's when resuming) and combine the
+        sample and class weights of the training part."""
+        if validation == "split":
             order = self.resume.split_order if self.resume is not None else self.rng.permutation(
                 X.shape[0])
             self.split_order = order
             val, fit = order[: self.n_val], order[self.n_val :]
-            validation_data = (X[val], y[val], None)
+            validation = (X[val], y[val], None)
             X, y = X[fit], y[fit]
             if weights is not None:
                 weights = weights[fit]
-        if kw["class_weight"] is not None:
-            per_class = _class_weights(kw["class_weight"], y, task, n_out).astype(dtype)
-            labels = y.astype(np.intp).ravel() if task == "binary" else y
-            weights = per_class[labels] if weights is None else weights * per_class[labels]
-            if not weights.any():
-                raise ValueError("train: class_weight and sample_weight leave every training sample "
-                                 "with weight 0")
-        self.X, self.y, self.weights, self.validation = X, y, weights, validation_data
-        self.history = History()
-        for key in self.logged:
-            self.history.history[key] = []
-        for c in self.callbacks:
-            if isinstance(c, ModelCheckpoint):
-                c._run = self
-        return self
+        if class_weight is not None:
+            labels = y.astype(np.intp).ravel() if self.task == "binary" else y
+            if isinstance(class_weight, str):  # "balanced": from the training part's labels
+                class_weight = _metrics.compute_class_weight(labels, 2 if self.task == "binary"
+                                                             else self.n_out or int(labels.max()) + 1)
+            per_sample = class_weight.astype(self.dtype)[labels]
+            weights = per_sample if weights is None else weights * per_sample
+        if weights is not None and not weights.any():
+            raise ValueError("train: the weights leave every training sample with weight 0 "
+                             "(class_weight times sample_weight, after the validation split)")
+        self.X, self.y, self.weights, self.validation = X, y, weights, validation
 
     # -- what a checkpoint holds ----------------------------------------------------------
 

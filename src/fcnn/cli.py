@@ -370,8 +370,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         with _user_input():
             outcome = runs.run(config, log=_say)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted before training finished its first epoch; nothing was "
-              "written (the run folder is created only for a run that trained)", file=sys.stderr)
+        print(f"{PROG}: interrupted before the run folder was written; nothing was saved "
+              "(Ctrl-C during training keeps what was learned, before it there is nothing)",
+              file=sys.stderr)
         return 130
     _print_outcome(outcome)
     return outcome.exit_code

@@ -286,15 +286,15 @@ def run(config: RunConfig | None = None, /, *, log: Callable[[str], None] | None
     folder, created = _prepare_folder(config.out, dataset.name) if config.write else (None, False)
     try:
         history = _train(model, loss, optimizer, parts, settings, config)
+        results = _evaluate(model, dataset, parts, settings)
+        warnings = _diagnose(results, history, dataset, settings, config)
+        metrics = _metrics(results, history, dataset, settings, config, parts, warnings, started)
     except DivergenceError as exc:
         _remove_if_empty(folder, created)
         raise DivergenceError(_divergence_message(exc, settings), exc.history) from None
-    except BaseException:
+    except BaseException:  # Ctrl-C before the folder is written, or a bug: no empty folder
         _remove_if_empty(folder, created)
         raise
-    results = _evaluate(model, dataset, parts, settings)
-    warnings = _diagnose(results, history, dataset, settings, config)
-    metrics = _metrics(results, history, dataset, settings, config, parts, warnings, started)
     outcome = Run(config=config, settings=settings, dataset=dataset, model=model,
                   history=history, metrics=metrics, folder=folder, warnings=warnings,
                   notes=list(dataset.notes) + settings.chosen,

@@ -19,10 +19,14 @@ Default learning rates, per surface (``lr=None``), picked by hand from a sweep
 of the 1-2-5 grid 1e-4 ... 5 (final distance after the default steps): a rate
 at which the optimizer converges steadily, not the sweep's best, which on these
 toy surfaces is often a lucky degenerate step (SGD at 0.5 lands on the bowl's
-minimum in one step; RMSprop's first steps are ``10 lr`` long whatever the
-gradient). Adagrad and RMSprop rescale each coordinate, so they get the same
-rates on both bowls. AdamW decays the weights towards (0, 0), so its path
-settles short of a minimum away from the origin:
+minimum in one step). Adagrad and RMSprop rescale each coordinate, so they get
+the same rates on both bowls. RMSprop's steps are about ``lr`` long whatever
+the gradient (its first one ``10 lr``), so in Rosenbrock's narrow valley a rate
+above about 1e-3 makes it bounce from wall to wall chaotically: the path then
+hangs on the last bit of rounding (fcnn's and torch.optim's agree to 1e-16 for
+some hundred steps, then part), so the table takes 1e-3, slower but
+reproducible. AdamW decays the weights towards (0, 0), so its path settles
+short of a minimum away from the origin.
 
 ============  ====  =========  ==========
 optimizer     bowl  elongated  rosenbrock
@@ -32,7 +36,7 @@ momentum      0.1   0.05       0.001
 nesterov      0.1   0.05       0.001
 adam          0.5   0.5        0.05
 adamw         0.5   0.5        0.05
-rmsprop       0.1   0.1        0.01
+rmsprop       0.1   0.1        0.001
 adagrad       1     1          0.5
 ============  ====  =========  ==========
 
@@ -69,6 +73,7 @@ __all__ = [
     "Surface",
     "distance_lines",
     "final_distances",
+    "learning_rates",
     "optimizer_paths",
     "plot_optimizer_paths",
     "run_trajectory",
@@ -167,7 +172,7 @@ DEFAULT_LR: dict[str, dict[str, float]] = {
     "elongated": {"sgd": 0.4, "momentum": 0.05, "nesterov": 0.05, "adam": 0.5, "adamw": 0.5,
                   "rmsprop": 0.1, "adagrad": 1.0},
     "rosenbrock": {"sgd": 1e-3, "momentum": 1e-3, "nesterov": 1e-3, "adam": 0.05, "adamw": 0.05,
-                   "rmsprop": 0.01, "adagrad": 0.5},
+                   "rmsprop": 1e-3, "adagrad": 0.5},
 }
 
 
@@ -505,9 +510,8 @@ def _checked_paths(paths: Any, who: str) -> dict[str, np.ndarray]:
                         f"got {type(paths).__name__}" + (" (empty)" if isinstance(paths, Mapping) else ""))
     out = {}
     for name, points in paths.items():
-        with np.errstate(invalid="ignore"):
-            arr = np.asarray(points, dtype=np.float64) if not isinstance(points, str) else None
-        if arr is None or arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
+        arr = as_float_array(points, f"{who} (paths[{name!r}])", np.dtype(np.float64))
+        if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
             raise ShapeError(f"{who}: paths[{name!r}] must be an array of shape (K, 2) with "
                              f"K >= 1, got shape {np.shape(points)}")
         out[str(name)] = arr

@@ -736,7 +736,7 @@ def test_ctrl_c_before_training_says_nothing_was_written(tmp_path, monkeypatch):
     out = tmp_path / "run"
     code, _, stderr = run_cli("train", "--dataset", tmp_path / "any.csv", "--out", out)
     assert code == 130
-    assert "nothing was written" in stderr
+    assert "interrupted before the run folder was written; nothing was saved" in stderr
     assert not out.exists()
 
 

@@ -120,6 +120,12 @@ def require_metric(monitor: str, logged: list[str], who: str) -> None:
     raise ValueError(f"{who} monitors {monitor!r}, which train() does not log; it logs {logged}")
 
 
+def check_directory(path: Any, who: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"{who}: the directory does not exist: {directory} (create it first)")
+
+
 def _check_monitor(monitor: Any, who: str) -> str:
     if not isinstance(monitor, str):
         raise TypeError(f"{who}: monitor must be a metric name such as 'val_loss', got {monitor!r}")
@@ -234,12 +240,12 @@ class ModelCheckpoint(Callback):
         self.metadata = metadata
         self._run: Any = None  # set by train(): what a resumable checkpoint holds
 
+    def check(self) -> None:
+        """Refuse a path that cannot be written, before any work."""
+        check_directory(self.path, "ModelCheckpoint")
+
     def on_train_begin(self, model: Any, history: Any) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):  # fail now, not after an epoch of work
-            raise FileNotFoundError(
-                f"ModelCheckpoint: the directory does not exist: {directory} (create it first)"
-            )
+        self.check()  # fail now, not after an epoch of work
         self._tracker = Monitor(self.monitor, 0.0, self.mode)
         self._model = model
         self._last_save = time.monotonic()
@@ -289,11 +295,12 @@ class CSVLogger(Callback):
         self.path, self.separator, self.append = path, separator, bool(append)
         self._file: Any = None
 
+    def check(self) -> None:
+        """Refuse a path that cannot be written, before any work."""
+        check_directory(self.path, "CSVLogger")
+
     def on_train_begin(self, model: Any, history: Any) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(
-                f"CSVLogger: the directory does not exist: {directory} (create it first)")
+        self.check()
         self._columns = list(history.history)
         existing = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
         self._file = open(self.path, "a" if self.append else "w", encoding="utf-8", newline="")

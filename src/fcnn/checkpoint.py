@@ -123,9 +123,6 @@ class TrainingState:
             optimizer.load_state_dict(self._unflatten(self.meta["optimizer"]))
             if scheduler is not None:
                 scheduler.load_state_dict(self._unflatten(self.meta["scheduler"]))
-            for c, entry in zip(run.callbacks, self.meta["callbacks"]):
-                if entry["type"] == type(c).__name__:
-                    c.load_state_dict(self._unflatten(entry["state"]))
         except (ValueError, TypeError, KeyError) as exc:
             for p, w in zip(model.parameters(), saved_weights):
                 p.weights = w
@@ -144,6 +141,17 @@ class TrainingState:
         h.step_losses = self.arrays["step_losses"].tolist()
         h.epochs, h.wall_time = saved["epochs"], float(saved["wall_time"])
         h.stopped_early, h.best_epoch = bool(saved["stopped_early"]), saved["best_epoch"]
+
+    def apply_callbacks(self, run: Any) -> None:
+        """The callbacks' counters, into those of the same type at the same position
+        (after their ``on_train_begin``)."""
+        for c, entry in zip(run.callbacks, self.meta["callbacks"]):
+            if isinstance(entry, dict) and entry.get("type") == type(c).__name__:
+                try:
+                    c.load_state_dict(self._unflatten(entry["state"]))
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise ModelFileError(f"train: cannot resume from {self.path}: the state of "
+                                         f"{type(c).__name__} does not load ({exc})") from exc
 
     def _unflatten(self, value: Any) -> Any:
         if isinstance(value, dict):

@@ -464,6 +464,9 @@ class _Run:
                 require_metric(monitor, self.logged, type(c).__name__)
         if self.plateau:
             require_metric(self.plateau_monitor, self.logged, "ReduceLROnPlateau (scheduler_monitor)")
+        for c in self.callbacks:
+            if isinstance(c, (ModelCheckpoint, CSVLogger)):
+                c.check()
 
     def _split_and_weigh(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
                          class_weight: Any, validation: Any) -> None:
@@ -501,12 +504,14 @@ class _Run:
 
     def fit(self, progress: bool) -> History:
         model, history, callbacks = self.model, self.history, self.callbacks
-        for c in callbacks:
-            c.on_train_begin(model, history)
         first = 1
         if self.resume is not None:
             self.resume.apply(self)
             first = history.epochs + 1
+        for c in callbacks:
+            c.on_train_begin(model, history)
+        if self.resume is not None:
+            self.resume.apply_callbacks(self)
         validation = self.validation
         started = time.perf_counter()
         elapsed_before = history.wall_time

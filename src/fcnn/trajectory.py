@@ -380,7 +380,8 @@ def plot_optimizer_paths(
 
     Equal scales on both axes (a round bowl's contours are circles); the
     surface's view, widened to hold every path; log-spaced contour levels; the
-    start as a black dot and the minimum as a black star; the legend, with
+    start as a black dot, the minimum as a black star, where each path stopped
+    as a large marker of its own; the legend, with
     each path's final distance to the minimum, outside the plot area.
 
     Parameters
@@ -440,10 +441,18 @@ def plot_optimizer_paths(
         distance = distances[name]
         label += f"\n  {distance:.1e} from the minimum" if math.isfinite(distance) else "\n  diverged"
         ax.plot(points[:, 0], points[:, 1], label=label, **style)
+        finite = points[np.isfinite(points).all(axis=1)]
+        if len(finite) and np.isfinite(checked[name][-1]).all():
+            # Where it stopped, larger: paths that share a valley part there.
+            ax.plot(finite[-1:, 0], finite[-1:, 1], linestyle="none", marker=style["marker"],
+                    color=style["color"], markersize=10, markeredgecolor="black",
+                    zorder=5 + 0.1 * i)
     start = checked[names[0]][0]
-    ax.plot([start[0]], [start[1]], "o", color="black", markersize=7, label="start", zorder=4)
-    ax.plot([surface.minimum[0]], [surface.minimum[1]], "*", color="black", markersize=13,
-            label="minimum", zorder=4)
+    # Above every path and end marker, white-edged to stand out on them.
+    ax.plot([start[0]], [start[1]], "o", color="black", markersize=7, markeredgecolor="white",
+            label="start", zorder=8)
+    ax.plot([surface.minimum[0]], [surface.minimum[1]], "*", color="black", markersize=14,
+            markeredgecolor="white", label="minimum", zorder=8)
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
     ax.set_aspect("equal")

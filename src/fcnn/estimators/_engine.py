@@ -401,6 +401,15 @@ class Engine:
         return np.average(xlogy(Y, Y / out) - Y + out, weights=sample_weight, axis=0).sum()
 
 
+#: Elements per slice of the optimizers' element-wise passes: a dozen passes over
+#: a slice that stays in cache instead of over the whole buffer from memory.
+_CHUNK = 32768
+
+
+def _chunks(size: int) -> list[slice]:
+    return [slice(start, min(start + _CHUNK, size)) for start in range(0, max(size, 1), _CHUNK)]
+
+
 class SGD:
     """scikit-learn's ``SGDOptimizer`` on the flat parameter buffer, in place.
 
@@ -426,24 +435,30 @@ class SGD:
 
     def reattach(self, params: np.ndarray) -> None:
         """Scratch buffers for ``params`` (after unpickling, or on first use)."""
-        if getattr(self, "_tmp", None) is None or self._tmp.shape != params.shape:
-            self._step = np.empty_like(params)
-            self._tmp = np.empty_like(params)
+        self._chunks = _chunks(params.size)
+        if getattr(self, "_tmp", None) is None or self._tmp.dtype != params.dtype:
+            size = self._chunks[0].stop - self._chunks[0].start
+            self._step = np.empty(size, dtype=params.dtype)
+            self._tmp = np.empty(size, dtype=params.dtype)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in ("_step", "_tmp")}
 
     def update_params(self, params: np.ndarray, grads: np.ndarray) -> None:
-        v, step = self.velocities, self._step
-        np.multiply(grads, self.learning_rate, out=step)  # lr * g
-        v *= self.momentum
-        v -= step
-        if self.nesterov:
-            np.multiply(v, self.momentum, out=self._tmp)
-            self._tmp -= step
-            params += self._tmp
-        else:
-            params += v
+        lr, momentum, nesterov = self.learning_rate, self.momentum, self.nesterov
+        for part in self._chunks:
+            v, g, p = self.velocities[part], grads[part], params[part]
+            n = v.shape[0]
+            step, tmp = self._step[:n], self._tmp[:n]
+            np.multiply(g, lr, out=step)  # lr * g
+            v *= momentum
+            v -= step
+            if nesterov:
+                np.multiply(v, momentum, out=tmp)
+                tmp -= step
+                p += tmp
+            else:
+                p += v
 
     def iteration_ends(self, time_step: int) -> None:
         if self.lr_schedule == "invscaling":
@@ -491,32 +506,38 @@ class Adam:
 
     def reattach(self, params: np.ndarray) -> None:
         """Scratch buffers for ``params`` (after unpickling, or on first use)."""
-        if getattr(self, "_tmp", None) is None or self._tmp.shape != params.shape:
-            self._tmp = np.empty_like(params)
-            self._den = np.empty_like(params)
+        self._chunks = _chunks(params.size)
+        if getattr(self, "_tmp", None) is None or self._tmp.dtype != params.dtype:
+            size = self._chunks[0].stop - self._chunks[0].start
+            self._tmp = np.empty(size, dtype=params.dtype)
+            self._den = np.empty(size, dtype=params.dtype)
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in ("_tmp", "_den")}
 
     def update_params(self, params: np.ndarray, grads: np.ndarray) -> None:
         self.t += 1
-        m, v, tmp, den = self.ms, self.vs, self._tmp, self._den
-        b1, b2 = self.beta_1, self.beta_2
-        m *= b1
-        np.multiply(grads, 1 - b1, out=tmp)
-        m += tmp
-        v *= b2
-        np.multiply(grads, grads, out=tmp)
-        tmp *= 1 - b2
-        v += tmp
+        b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
         self.learning_rate = (
             self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         )
-        np.sqrt(v, out=den)
-        den += self.epsilon
-        np.multiply(m, -self.learning_rate, out=tmp)
-        tmp /= den
-        params += tmp
+        minus_lr = -self.learning_rate
+        for part in self._chunks:
+            m, v, g, p = self.ms[part], self.vs[part], grads[part], params[part]
+            n = m.shape[0]
+            tmp, den = self._tmp[:n], self._den[:n]
+            m *= b1
+            np.multiply(g, 1 - b1, out=tmp)
+            m += tmp
+            v *= b2
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v += tmp
+            np.sqrt(v, out=den)
+            den += eps
+            np.multiply(m, minus_lr, out=tmp)
+            tmp /= den
+            p += tmp
 
     def iteration_ends(self, time_step: int) -> None:
         return None

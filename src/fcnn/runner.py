@@ -408,7 +408,8 @@ def _tabular_defaults(config: RunConfig, task: str, n_train: int,
     return {
         "hidden": pick("hidden", [100], "tabular"),
         "standardize": pick("standardize", True, "tabular"),
-        "standardize_target": pick("standardize_target", task == "regression", "tabular"),
+        "standardize_target": (pick("standardize_target", True, "regression")
+                               if task == "regression" else bool(config.standardize_target)),
         "loss": pick("loss", "nll" if task == "classification" else "mse", task),
         "optimizer": pick("optimizer", "adam", "tabular"),
         "lr": pick("lr", 1e-3, "Adam's"),

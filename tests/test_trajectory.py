@@ -246,6 +246,7 @@ def test_import_needs_no_matplotlib():
          ("unknown function 'himmelblau'", "bowl, elongated, rosenbrock")),
         (lambda: optimizer_paths(["sgd"], steps=0), ValueError, ("steps", "positive int", "0")),
         (lambda: optimizer_paths(["sgd"], steps=2.5), ValueError, ("steps", "2.5")),
+        (lambda: optimizer_paths(["sgd"], steps=10**9), ValueError, ("at most 1000000", "1000000000")),
         (lambda: optimizer_paths(["sgd"], lr=-1), ValueError, ("lr", "(0, inf)", "-1")),
         (lambda: optimizer_paths(["sgd"], lr=float("nan")), ValueError, ("lr", "finite")),
         (lambda: optimizer_paths(["sgd"], lr="fast"), TypeError, ("lr", "number", "'fast'")),
@@ -273,6 +274,10 @@ def test_refused_runs_write_nothing(tmp_path):
         run_trajectory(["adam", "lbfgs"], "bowl", tmp_path / "t.png")
     with pytest.raises(ValueError, match="unknown function 'saddle'"):
         run_trajectory(["adam"], "saddle", tmp_path / "t.png")
+    assert not (tmp_path / "t.png").exists()
+    with pytest.raises(ValueError, match=r"every path diverged \(sgd at lr 1e\+50, momentum at "
+                       r"lr 1e\+50\); nothing to draw: try a smaller learning rate"):
+        run_trajectory(["sgd", "momentum"], "bowl", tmp_path / "t.png", lr=1e50)
     assert not (tmp_path / "t.png").exists()
     with pytest.raises(IsADirectoryError, match="is a directory"):
         run_trajectory(["adam"], "bowl", tmp_path)

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_LR",
     "FUNCTIONS",
+    "MAX_STEPS",
     "OPTIMIZERS",
     "Surface",
     "distance_lines",
@@ -164,6 +165,9 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "rmsprop": ("rmsprop", {}),
     "adagrad": ("adagrad", {}),
 }
+
+#: The most steps :func:`optimizer_paths` takes (16 MB of points per optimizer).
+MAX_STEPS = 1_000_000
 
 #: The default learning rate of each optimizer on each surface (the module's table).
 DEFAULT_LR: dict[str, dict[str, float]] = {
@@ -282,6 +286,9 @@ def optimizer_paths(
     surface = _surface(function, who)
     rates = _learning_rates(names, surface, lr, who)
     n_steps = surface.steps if steps is None else positive_int(steps, "steps", who)
+    if n_steps > MAX_STEPS:
+        raise ValueError(f"{who}: steps must be at most {MAX_STEPS} (a figure shows no more), "
+                         f"got {n_steps}")
     first = _point(surface.start if start is None else start, "start", who)
     paths = {}
     for name in names:
@@ -486,6 +493,14 @@ def run_trajectory(
     (Path, dict str -> float)
         The image written and each optimizer's final distance to the minimum
         (``inf`` if it diverged); :func:`distance_lines` words them.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, a bad ``steps`` or ``lr``, or every path diverged to
+        inf/NaN (nothing is written then).
+    IsADirectoryError
+        ``out`` is a folder.
     """
     who = "run_trajectory"
     target = Path(out)
@@ -493,8 +508,14 @@ def run_trajectory(
         raise IsADirectoryError(f"{who}: {str(target)!r} is a directory; give a file name such "
                                 "as trajectory.png")
     paths = optimizer_paths(optimizers, function, steps=steps, lr=lr)
+    distances = final_distances(paths, function)
+    if not any(math.isfinite(d) for d in distances.values()):
+        rates = _learning_rates(list(paths), _surface(function, who), lr, who)
+        raise ValueError(f"{who}: every path diverged ("
+                         + ", ".join(f"{name} at lr {rates[name]:g}" for name in paths)
+                         + "); nothing to draw: try a smaller learning rate")
     plot_optimizer_paths(paths, function, target, lr=lr)
-    return target, final_distances(paths, function)
+    return target, distances
 
 
 # --------------------------------------------------------------------------- helpers

@@ -230,8 +230,14 @@ def test_mlp_forward(X: np.ndarray, activation: str, dtype: Any) -> None:
     h = X.astype(np.float64) @ first.w.weights + first.bias.weights
     names = {"relu": "ReLU", "leaky_relu": "LeakyReLU", "sigmoid": "Sigmoid", "logistic": "Sigmoid",
              "tanh": "Tanh"}
-    reference = ELEMENTWISE[names[activation]][1]
-    if names[activation] == "LeakyReLU":
+    others = {  # the activations added in issue 9 (exact references; GELU's through math.erf)
+        "identity": lambda x: x,
+        "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+        "silu": lambda x: x * np.exp(-np.logaddexp(0, -x)),
+        "gelu": lambda x: x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2))),
+    }
+    reference = others[activation] if activation in others else ELEMENTWISE[names[activation]][1]
+    if names.get(activation) == "LeakyReLU":
         reference = lambda x: np.where(x > 0, x, 0.01 * x)  # noqa: E731 - mlp's default slope
     expected = reference(h) @ last.w.weights + last.bias.weights
     assert y.dtype == dtype and y.shape == (X.shape[0], 3)

@@ -142,3 +142,37 @@ def test_add_grad_writes_after_set_to_none_and_adds_otherwise():
     np.testing.assert_array_equal(p.grad, B)  # written, the stale 9s are gone
     p.add_grad(np.matmul, A, B)
     np.testing.assert_array_equal(p.grad, 2 * B)  # accumulated
+
+
+@pytest.mark.parametrize(
+    "model, key, bad",
+    [
+        (lambda: fcnn.Sequential(fcnn.Standardize([0.0, 1.0], [1.0, 2.0]), fcnn.Linear(2, 2, rng=0)),
+         "0.scale", np.array([1.0, 0.0])),
+        (lambda: fcnn.Sequential(fcnn.Linear(2, 2, rng=0), fcnn.BatchNorm1d(2)),
+         "1.running_var", np.array([1.0, -1.0])),
+    ],
+    ids=["standardize-scale-0", "batchnorm-negative-variance"],
+)
+def test_state_breaking_a_layers_rules_is_refused_in_dicts_and_files(model, key, bad, tmp_path):
+    m = model()
+    before = m.state_dict()
+    with pytest.raises(ValueError):
+        m.load_state_dict({**before, key: bad})
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    # the same values written into a model file: fcnn.load names the file and refuses
+    import safetensors.numpy
+
+    path = tmp_path / "m.safetensors"
+    fcnn.save(m, path)
+    with open(path, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        import json
+
+        header = json.loads(f.read(header_len))
+    tensors = safetensors.numpy.load_file(str(path))
+    tensors[key] = bad.astype(tensors[key].dtype)
+    safetensors.numpy.save_file(tensors, str(path), metadata=header["__metadata__"])
+    with pytest.raises(fcnn.ModelFileError, match=r"m\.safetensors"):
+        fcnn.load(path)

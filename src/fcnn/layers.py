@@ -140,9 +140,15 @@ class Layer(DropsCacheWhenPickled):
                                 f"{value.dtype}, this model's is {target.dtype} (convert it with "
                                 f".astype(np.{target.dtype}) first)")
             values[key] = value
+        self._check_state(values)
         for key, value in values.items():
             np.copyto(own[key], value)
         return StateDictResult(missing, unexpected)
+
+    def _check_state(self, values: dict[str, np.ndarray]) -> None:
+        """Refuse values that have the right keys, shapes and dtypes but break the layer's own
+        rules (a Standardize scale of 0, say): raise before anything is written. ``values``
+        uses this object's keys; a container calls each layer's check with its prefix."""
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-serializable: ``type(self)(**get_config())`` builds
@@ -778,6 +784,11 @@ class Standardize(Layer):
         """dLdy: (N, n_features) -> dL/dX = dLdy / scale."""
         dLdy = self._grad_output(dLdy, self._output)
         return dLdy / self.scale
+
+    def _check_state(self, values: dict[str, np.ndarray]) -> None:
+        # a file or a dict may hold a scale of 0, NaN or -1: the constructor's checks again
+        self._values(values.get("mean", self.mean), values.get("scale", self.scale),
+                     self.in_features, self.mean.dtype)
 
     def get_config(self) -> dict[str, Any]:
         return {"n_features": self.in_features, "dtype": str(self.mean.dtype)}

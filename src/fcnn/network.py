@@ -80,6 +80,11 @@ class Sequential(Layer):
         for i, layer in enumerate(self.layers):
             yield from layer._named_state(f"{prefix}{i}.")
 
+    def _check_state(self, values: dict[str, np.ndarray]) -> None:
+        for i, layer in enumerate(self.layers):
+            prefix = f"{i}."
+            layer._check_state({k[len(prefix):]: v for k, v in values.items() if k.startswith(prefix)})
+
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]
 

@@ -213,6 +213,13 @@ class BatchNorm1d(_Norm):
         dLdX -= k * dbeta / N
         return dLdX
 
+    def _check_state(self, values: dict[str, np.ndarray]) -> None:
+        # a variance below zero would turn eval mode's sqrt into NaN: refuse it at the door
+        var = values.get("running_var")
+        if var is not None and not (var >= 0).all():
+            raise ValueError(f"{self!r}: running_var must be >= 0 (a variance), got "
+                             f"{float(var[~(var >= 0)][0])!r}")
+
     def get_config(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
                 "affine": self.affine, "track_running_stats": self.track_running_stats,

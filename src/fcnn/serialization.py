@@ -748,7 +748,10 @@ def _build(spec: Any, tensors: dict[str, np.ndarray]) -> Layer:
         # One contiguous buffer, as mlp builds it, so that optimizers run as fast on a
         # loaded model as on a new one.
         model._pack_parameters()
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except ValueError as exc:  # a layer's own rules (a Standardize scale of 0, say)
+        raise _Refused(str(exc)) from None
     return model
 
 

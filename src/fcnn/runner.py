@@ -64,6 +64,9 @@ METRICS_FILE = "metrics.json"
 _LAB = {"hidden": [100, 100], "standardize": False, "standardize_target": False,
         "optimizer": "sgd", "lr": 0.01, "batch_size": 32, "epochs": 2000, "early_stopping": 0}
 _TABULAR_PATIENCE = 20
+# "No better than the baseline": within one point of accuracy (or 0.01 of R²) of always
+# predicting the most frequent class (or the mean); random labels land there.
+_NO_BETTER = 0.01
 
 
 class RunError(FcnnError, ValueError):
@@ -621,10 +624,10 @@ def _diagnose(results: dict[str, Any], history: Any, dataset: Any, settings: Set
                      f"{loss[-1]:.4g})")
     if settings.task == "classification":
         base = results["baseline_accuracy"]
-        if results["accuracy"] <= base + 1e-12:
+        if results["accuracy"] <= base + _NO_BETTER:
             found.append(f"test accuracy {results['accuracy']:.4f} is no better than always "
                          f"predicting the most frequent class ({base:.4f})")
-    elif not results["r2"] > 0:
+    elif not results["r2"] > _NO_BETTER:
         found.append(f"test R² {results['r2']:.4f} is no better than always predicting the "
                      "mean (0)")
     if not found or history.interrupted:

@@ -65,7 +65,7 @@ _DROPOUT_FAILURES = {
         MLPClassifier(**{**SMALL, "max_iter": 20}, solver="lbfgs"),
         MLPRegressor(**SMALL, solver="sgd", learning_rate="adaptive", activation="tanh"),
         MLPClassifier(**SMALL, activation="leaky_relu", dropout=0.1, solver="sgd"),
-        MLPRegressor(**SMALL, activation="gelu", batch_size=32),
+        MLPRegressor(**SMALL, activation="gelu", norm="layer", batch_size=32),
         MLPClassifier(**SMALL, activation="silu", batch_size=32),
     ],
     expected_failed_checks=lambda estimator: _DROPOUT_FAILURES if estimator.dropout else {},
@@ -78,8 +78,9 @@ def test_sklearn_estimator_checks(estimator, check) -> None:
 
 
 @pytest.mark.parametrize(("ours", "theirs", "additions"), [
-    (MLPClassifier, SkClassifier, ["dropout", "dtype", "class_weight", "callbacks", "progress"]),
-    (MLPRegressor, SkRegressor, ["dropout", "dtype", "callbacks", "progress"]),
+    (MLPClassifier, SkClassifier,
+     ["dropout", "norm", "dtype", "class_weight", "callbacks", "progress"]),
+    (MLPRegressor, SkRegressor, ["dropout", "norm", "dtype", "callbacks", "progress"]),
 ])
 def test_constructor_is_sklearns_then_fcnns_additions(ours, theirs, additions) -> None:
     mine = inspect.signature(ours).parameters
@@ -108,9 +109,10 @@ def test_unsupported_values_are_value_errors_naming_what_is_supported(iris, para
         est.fit(X, y)
 
 
-def test_dropout_needs_a_stochastic_solver(iris) -> None:
+@pytest.mark.parametrize("option", [{"dropout": 0.2}, {"norm": "layer"}])
+def test_dropout_and_norm_need_a_stochastic_solver(iris, option) -> None:
     with pytest.raises(ValueError, match="needs a stochastic solver"):
-        MLPClassifier(solver="lbfgs", dropout=0.2).fit(*iris)
+        MLPClassifier(solver="lbfgs", **option).fit(*iris)
 
 
 # -- the engine's gradients ------------------------------------------------------------------
@@ -120,11 +122,25 @@ def test_dropout_needs_a_stochastic_solver(iris) -> None:
 @pytest.mark.parametrize(("out", "loss"), [("softmax", "log_loss"), ("logistic", "binary_log_loss"),
                                            ("identity", "squared_error"), ("exp", "poisson")])
 def test_engine_gradient_matches_central_differences(activation, out, loss) -> None:
+    _check_engine_gradient(activation, out, loss, None)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+def test_engine_gradient_with_norm_layers(activation, norm) -> None:
+    _check_engine_gradient(activation, "softmax", "log_loss", norm)
+
+
+def _check_engine_gradient(activation, out, loss, norm) -> None:
     rng = np.random.default_rng(0)
     # scikit-learn's squared error averages over the outputs but its delta does not
     # (the gradient is n_outputs times the loss's): one output keeps them consistent
     n, units = 7, [3, 5, 4, 1 if loss == "squared_error" else 3]
-    engine = Engine(units, activation, out, loss, alpha=0.3, dtype=np.float64)
+    norms = None
+    if norm is not None:
+        layer = fcnn.BatchNorm1d if norm == "batch" else fcnn.LayerNorm
+        norms = [layer(u) for u in units[1:-1]]
+    engine = Engine(units, activation, out, loss, alpha=0.3, dtype=np.float64, norms=norms)
     engine.flat[:] = rng.uniform(-0.8, 0.8, engine.flat.size)
     X = rng.standard_normal((n, units[0]))
     labels = rng.integers(0, 3, n)
@@ -204,6 +220,31 @@ def test_dropout_is_repeatable_and_off_in_prediction(iris) -> None:
     assert a.loss_curve_ != plain.loss_curve_
     assert_array_equal(a.predict_proba(X), a.predict_proba(X))
     assert a.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_norm_layers_train_predict_and_travel(iris, norm, tmp_path) -> None:
+    X, y = iris
+    est = MLPClassifier(**{**SMALL, "hidden_layer_sizes": (8, 6), "max_iter": 100}, norm=norm)
+    est.fit(X, y)
+    assert est.score(X, y) > 0.9
+    kinds = [type(layer).__name__ for layer in est.model_.layers]
+    expected = "BatchNorm1d" if norm == "batch" else "LayerNorm"
+    assert kinds == ["Linear", expected, "ReLU", "Linear", expected, "ReLU", "Linear"]
+    assert_allclose(fcnn.softmax(fcnn.predict(est.model_, X)), est.predict_proba(X), rtol=1e-12)
+    moved = pickle.loads(pickle.dumps(est))
+    assert_array_equal(moved.predict_proba(X), est.predict_proba(X))
+    moved.partial_fit(X, y)
+    est.partial_fit(X, y)
+    assert_array_equal(moved.predict_proba(X), est.predict_proba(X))
+    # early stopping restores the normalization layers of the best epoch too
+    snapshots = []
+    best = MLPClassifier(**{**SMALL, "max_iter": 100}, norm=norm, early_stopping=True,
+                         callbacks=[lambda epoch, logs: snapshots.append(best.predict_proba(X))])
+    best.fit(X, y)
+    assert best.n_iter_ < 100
+    best_epoch = int(np.argmax(best.validation_scores_))
+    assert_array_equal(best.predict_proba(X), snapshots[best_epoch])
 
 
 def test_dtype_float32_end_to_end(iris) -> None:

@@ -164,7 +164,12 @@ _OUTPUTS: dict[str, Callable[[np.ndarray], Any]] = {
 
 
 def predict(
-    X: Any, coefs: list[np.ndarray], intercepts: list[np.ndarray], activation: str, out: str
+    X: Any,
+    coefs: list[np.ndarray],
+    intercepts: list[np.ndarray],
+    activation: str,
+    out: str,
+    norms: list[Any] | None = None,
 ) -> np.ndarray:
     """scikit-learn's ``_forward_pass_fast``: the output activation for ``X`` (a new array)."""
     hidden = ACTIVATIONS[activation].forward
@@ -173,6 +178,10 @@ def predict(
         A = np.asarray(A @ coefs[i])  # a sparse X gives an ndarray too
         A += intercepts[i]
         if i != len(coefs) - 1:
+            if norms:
+                norms[i].eval()
+                A = norms[i].forward(A)
+                norms[i].train()
             hidden(A)
     _OUTPUTS[out](A)
     return A
@@ -201,6 +210,7 @@ class Engine:
         dtype: Any,
         dropout: float = 0.0,
         dropout_rng: np.random.Generator | None = None,
+        norms: list[Any] | None = None,
     ) -> None:
         self.units = list(layer_units)
         self.n_layers = len(self.units)
@@ -214,10 +224,22 @@ class Engine:
         self.dropout_rng = dropout_rng
         shapes = list(zip(self.units[:-1], self.units[1:], strict=True))
         total = sum(a * b for a, b in shapes) + sum(self.units[1:])
-        self.flat = np.zeros(total, dtype=self.dtype)
-        self.grad = np.zeros(total, dtype=self.dtype)
+        # fcnn's normalization layers (one per hidden layer) keep their parameters
+        # after scikit-learn's, in the same flat buffers, so the optimizers see them
+        self.norms = list(norms) if norms else None
+        norm_params = [p for layer in self.norms or () for p in layer.parameters()]
+        extra = sum(p.size for p in norm_params)
+        self.flat = np.zeros(total + extra, dtype=self.dtype)
+        self.grad = np.zeros(total + extra, dtype=self.dtype)
         self.coefs, self.intercepts = self._views(self.flat, shapes)
         self.coef_grads, self.intercept_grads = self._views(self.grad, shapes)
+        self.norm_params = norm_params
+        start = total
+        for param in norm_params:
+            stop = start + param.size
+            param._rebind(self.flat[start:stop].reshape(param.shape),
+                          self.grad[start:stop].reshape(param.shape))
+            start = stop
         self._n_buffer = -1
 
     @staticmethod
@@ -267,6 +289,8 @@ class Engine:
                 Z[...] = inp @ self.coefs[i]
             Z += self.intercepts[i]
             if i != last:
+                if self.norms is not None:
+                    Z[...] = self.norms[i].forward(Z)
                 if act.needs_input:
                     self._inputs[i][:n] = Z
                 act.forward(Z)
@@ -301,6 +325,8 @@ class Engine:
         classifier); ``labels`` the true-class index per row for softmax outputs.
         """
         n = X.shape[0]
+        for param in self.norm_params:
+            param.zero_grad(set_to_none=True)
         out = self.forward(X, train=train)
         if labels is not None:
             # flat positions of the true classes: the loss reads them, the delta
@@ -357,7 +383,14 @@ class Engine:
             if dropping:
                 new *= self._masks[i - 1]
             derivative(acts[i][:n], inputs[i - 1][:n] if needs_input else None, new)
+            if self.norms is not None:
+                new[...] = self.norms[i - 1].backward(new)
             delta = new
+        if self.norms is not None:
+            # their gradients are sums over the batch, like the products above
+            # before the division by the weight sum
+            for param in self.norm_params:
+                param._grad /= sw_sum
         return float(loss)
 
     def _row_offsets(self, n: int, k: int) -> np.ndarray:

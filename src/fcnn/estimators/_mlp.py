@@ -11,6 +11,7 @@ preallocated buffers. See docs/estimators.md for the differences that remain.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from itertools import chain
 from numbers import Integral, Real
@@ -96,6 +97,7 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         # fcnn's additions
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "norm": [None, StrOptions({"batch", "layer"})],
         "dtype": _dtype_options(),
         "callbacks": [list, tuple, None],
         "progress": ["boolean"],
@@ -110,11 +112,12 @@ class _BaseMLP(BaseEstimator):
         validate_parameter_constraints(
             constraints, self.get_params(deep=False), caller_name=type(self).__name__
         )
-        if self.dropout and self.solver == "lbfgs":
-            raise ValueError(
-                f"{type(self).__name__}: dropout={self.dropout} needs a stochastic solver "
-                "('sgd' or 'adam'); 'lbfgs' minimises a fixed objective"
-            )
+        for name in ("dropout", "norm"):
+            if getattr(self, name) and self.solver == "lbfgs":
+                raise ValueError(
+                    f"{type(self).__name__}: {name}={getattr(self, name)!r} needs a stochastic "
+                    "solver ('sgd' or 'adam'); 'lbfgs' minimises a fixed objective on fixed weights"
+                )
 
     def _fit_dtype(self, X: Any) -> np.dtype:
         if self.dtype is None:
@@ -188,12 +191,16 @@ class _BaseMLP(BaseEstimator):
             or engine.out_name != self.out_activation_
             or engine.loss_name != out_loss
             or engine.activation is not _engine.ACTIVATIONS[self.activation]
+            or [id(n) for n in engine.norms or ()] != [id(n) for n in self._norms or ()]
         ):
             engine = Engine(
-                layer_units, self.activation, self.out_activation_, out_loss, self.alpha, dtype
+                layer_units, self.activation, self.out_activation_, out_loss, self.alpha, dtype,
+                norms=self._norms,
             )
         engine.alpha = float(self.alpha)
-        engine.dropout = float(self.dropout)
+        if engine.dropout != float(self.dropout):
+            engine.dropout = float(self.dropout)
+            engine._n_buffer = -1  # the dropout buffers come with the others
         engine.load(self.coefs_, self.intercepts_)
         self.coefs_ = list(engine.coefs)
         self.intercepts_ = list(engine.intercepts)
@@ -224,6 +231,8 @@ class _BaseMLP(BaseEstimator):
             self.intercepts_.append(intercept_init)
         self._best_coefs = [c.copy() for c in self.coefs_]
         self._best_intercepts = [i.copy() for i in self.intercepts_]
+        self._norms = self._make_norms(layer_units[1:-1], dtype)
+        self._best_norms = self._norm_states()
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_: list[float] = []
             self._no_improvement_count = 0
@@ -236,6 +245,23 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
+
+    def _make_norms(self, widths: list[int], dtype: Any) -> list[Any] | None:
+        """fcnn's addition: a BatchNorm1d or LayerNorm after each hidden Linear."""
+        if self.norm is None:
+            return None
+        from ..norm import BatchNorm1d, LayerNorm
+
+        layer = BatchNorm1d if self.norm == "batch" else LayerNorm
+        norms = [layer(width, dtype=dtype) for width in widths]
+        for n in norms:
+            n.check_finite = False  # divergence is reported after fit, as scikit-learn does
+        return norms
+
+    def _norm_states(self) -> list[dict[str, np.ndarray]] | None:
+        if getattr(self, "_norms", None) is None:
+            return None
+        return [{k: np.array(v, copy=True) for k, v in n.state_dict().items()} for n in self._norms]
 
     def _init_coef(self, fan_in: int, fan_out: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         # Glorot et al.'s uniform bound; factor 2 for the logistic function
@@ -457,6 +483,8 @@ class _BaseMLP(BaseEstimator):
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
             engine.load(self.coefs_, self.intercepts_)
+            for layer, state in zip(self._norms or (), self._best_norms or (), strict=True):
+                layer.load_state_dict(state)
 
     def _update_no_improvement_count(
         self, early_stopping: bool, X: Any, y: Any, sample_weight: Any
@@ -475,6 +503,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = last_valid_score
                 self._best_coefs = [c.copy() for c in self.coefs_]
                 self._best_intercepts = [i.copy() for i in self.intercepts_]
+                self._best_norms = self._norm_states()
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -532,7 +561,8 @@ class _BaseMLP(BaseEstimator):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         with np.errstate(over="ignore", invalid="ignore"):
             return _engine.predict(
-                X, self.coefs_, self.intercepts_, self.activation, self.out_activation_
+                X, self.coefs_, self.intercepts_, self.activation, self.out_activation_,
+                getattr(self, "_norms", None),
             )
 
     def _score_with_function(self, X: Any, y: Any, sample_weight: Any, score_function: Any) -> float:
@@ -580,11 +610,14 @@ class _BaseMLP(BaseEstimator):
 
         layers: list[Any] = []
         last = len(self.coefs_) - 1
+        norms = getattr(self, "_norms", None)
         for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_, strict=True)):
             linear = Linear(W.shape[0], W.shape[1], dtype=W.dtype)
             linear.weight.weights = W
             linear.bias.weights = b
             layers.append(linear)
+            if i != last and norms:
+                layers.append(copy.deepcopy(norms[i]))
             if i != last and self.activation != "identity":
                 if self.activation == "leaky_relu":
                     layers.append(LeakyReLU(_engine._LEAKY_SLOPE))
@@ -621,6 +654,10 @@ beta_1, beta_2, epsilon, n_iter_no_change, max_fun
 dropout : float in [0, 1), default=0.0
     Inverted dropout after every hidden activation in training (stochastic
     solvers only); masks drawn from a generator seeded from ``random_state``.
+norm : None, "batch" or "layer", default=None
+    ``fcnn.BatchNorm1d`` or ``fcnn.LayerNorm`` after each hidden Linear, before
+    the activation (stochastic solvers only; their parameters are trained with
+    the others, without the L2 term, and are in ``model_``).
 dtype : None, "float32" or "float64", default=None
     The network's dtype; None follows ``X`` (float32 stays float32).
 class_weight : dict, "balanced" or None, default=None
@@ -691,6 +728,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         n_iter_no_change: Any = 10,
         max_fun: int = 15000,
         dropout: float = 0.0,
+        norm: str | None = None,
         dtype: Any = None,
         class_weight: Any = None,
         callbacks: Any = None,
@@ -720,6 +758,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dropout = dropout
+        self.norm = norm
         self.dtype = dtype
         self.class_weight = class_weight
         self.callbacks = callbacks
@@ -927,6 +966,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         n_iter_no_change: Any = 10,
         max_fun: int = 15000,
         dropout: float = 0.0,
+        norm: str | None = None,
         dtype: Any = None,
         callbacks: Any = None,
         progress: bool = False,
@@ -956,6 +996,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.dropout = dropout
+        self.norm = norm
         self.dtype = dtype
         self.callbacks = callbacks
         self.progress = progress

@@ -439,7 +439,8 @@ HYPERPARAMETER = st.one_of(
 
 def number_problems(value: Any, low: float = 0.0, high: float = math.inf,
                     high_open: bool = False) -> set[type[BaseException]]:
-    if isinstance(value, (str, bytes, complex, list)) or value is None:
+    # a bool is not a number for fcnn's validators (lr=True is a mistake, not 1.0)
+    if isinstance(value, (str, bytes, complex, list, bool)) or value is None:
         return {TypeError}
     number = float(value)
     if not math.isfinite(number) or number < low or number > high or (high_open and number >= high):

@@ -679,7 +679,7 @@ def test_csv_loading(tmp_path: Path, header: list[str], rows: list[list[str]]) -
     path = tmp_path / "data.csv"
     path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
     try:
-        dataset = datasets.load_dataset(path)
+        dataset = datasets.load_dataset(path, task="classification")  # auto may choose regression
     except DatasetError as exc:
         assert str(exc)
         return

@@ -270,6 +270,7 @@ class Engine:
         self._inputs = [np.empty((n, u), dtype=dt) if needs else None for u in units[1:-1]]
         self._masks: list[Any] = [None] * (len(units) - 2)
         self._dropped = [np.empty((n, u), dtype=dt) if self.dropout else None for u in units[1:-1]]
+        self._scratch = np.empty(max(c.size for c in self.coefs), dtype=dt)
         self._n_buffer = n
 
     # -- forward ---------------------------------------------------------------
@@ -372,7 +373,11 @@ class Engine:
             else:
                 gW[...] = below.T @ delta
             if alpha:
-                gW += alpha * coefs[i]
+                # alpha * W into a reused buffer: a fresh array this large is a
+                # fresh mmap (page faults) at every step
+                scaled = self._scratch[: gW.size].reshape(gW.shape)
+                np.multiply(coefs[i], alpha, out=scaled)
+                gW += scaled
             gW /= sw_sum
             np.sum(delta, axis=0, out=gb)
             gb /= sw_sum
@@ -413,7 +418,7 @@ class Engine:
         name = self.loss_name
         if name == "log_loss":  # softmax; labels given
             eps = np.finfo(out.dtype).eps
-            p = out[np.arange(n), labels] if where is None else out.ravel().take(where)
+            p = out[np.arange(n), labels] if where is None else out.ravel().take(where, mode="clip")
             np.clip(p, eps, 1 - eps, out=p)
             logp = np.log(p)
             if sample_weight is None:

@@ -412,21 +412,23 @@ class _BaseMLP(BaseEstimator):
                     sample_idx = sample_idx[perm]
                     if whole:
                         if gather_buf is not None:
-                            Xe = np.take(X_train, sample_idx, axis=0, out=gather_buf)
+                            # mode='clip' (the indices are a permutation): NumPy's default 'raise'
+                            # with out= goes through a buffer, ten times slower
+                            Xe = np.take(X_train, sample_idx, axis=0, out=gather_buf, mode="clip")
                         else:
                             Xe = X_train[sample_idx]
-                        Ye = Y_train.take(sample_idx, axis=0)
-                        Le = None if Le is None else Le.take(sample_idx)
-                        We = None if We is None else We.take(sample_idx)
+                        Ye = Y_train.take(sample_idx, axis=0, mode="clip")
+                        Le = None if Le is None else Le.take(sample_idx, mode="clip")
+                        We = None if We is None else We.take(sample_idx, mode="clip")
                 accumulated_loss = 0.0
                 for start in starts:
                     stop = min(start + batch_size, n_samples)
                     if self.shuffle and not whole:
                         rows = sample_idx[start:stop]
-                        X_batch = X_train.take(rows, axis=0)
-                        Y_batch = Y_train.take(rows, axis=0)
-                        lab = None if Le is None else Le.take(rows)
-                        sw = None if We is None else We.take(rows)
+                        X_batch = X_train.take(rows, axis=0, mode="clip")
+                        Y_batch = Y_train.take(rows, axis=0, mode="clip")
+                        lab = None if Le is None else Le.take(rows, mode="clip")
+                        sw = None if We is None else We.take(rows, mode="clip")
                     else:
                         X_batch = Xe[start:stop]
                         Y_batch = Ye[start:stop]

@@ -483,3 +483,10 @@ def test_a_zip_with_two_files_and_a_text_column_of_identifiers_are_refused(tmp_p
                                                         for i in range(120)))
     with pytest.raises(DatasetError, match=r"120 distinct text values.*--drop name"):
         load_dataset(names)
+
+
+def test_a_true_false_target_keeps_its_labels(tmp_path):
+    data = load_dataset(write(tmp_path, "a,b,flag\n1,2,True\n3,4,False\n5,6,True\n"))
+    assert data.task == "classification" and data.classes == [False, True]
+    assert data.y.tolist() == [1, 0, 1]
+    assert "task: classification (the target holds true/false values)" in data.notes

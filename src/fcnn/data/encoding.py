@@ -356,6 +356,10 @@ def choose_task(target: Any, task: str = "auto") -> tuple[str, str]:
     if task != "auto":
         return task, "as asked (--task)"
     values = target.dropna()
+    from pandas.api.types import is_bool_dtype
+
+    if is_bool_dtype(values.dtype):
+        return "classification", "the target holds true/false values"
     if not _is_numeric(values):
         import pandas as pd
 
@@ -393,8 +397,13 @@ def encode_classes(target: Any) -> tuple[np.ndarray, list[Any]]:
     as an int when integral), text lexicographically.
     """
     import pandas as pd
+    from pandas.api.types import is_bool_dtype
 
     values = target
+    if is_bool_dtype(values.dtype):
+        flags = values.to_numpy(dtype=bool)
+        classes_b, codes = np.unique(flags, return_inverse=True)
+        return codes.astype(np.int64).reshape(-1), [bool(c) for c in classes_b]
     if not _is_numeric(values):
         numbers = pd.to_numeric(values, errors="coerce")
         if not numbers.isna().any():

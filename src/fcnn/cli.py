@@ -486,23 +486,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
             print(f"  {spec['name']}: one-hot over {', '.join(spec['categories'])}")
     if encoder:
         print(f"missing values: {encoder.get('missing', 'error')}")
-    print(f"standardization: {_standardization(saved)}")
+    print(f"standardization: {saved.standardization}")
     if meta.get("dataset") is not None:
         print(f"trained on: {meta.get('dataset_path') or meta['dataset']}")
     for key, label in (("test_accuracy", "test accuracy"), ("test_r2", "test R²")):
         if key in meta:
             print(f"{label}: {meta[key]:.4f}")
     return 0
-
-
-def _standardization(saved: Any) -> str:
-    layers = getattr(saved.model, "layers", [])
-    first = layers[0] if layers else None
-    if first is not None and type(first).__name__ == "Standardize":
-        return f"a Standardize layer inside the model ({first.in_features} features)"
-    if saved.meta.get("mean") is not None:
-        return "mean and scale in the metadata (a model file from before Standardize layers)"
-    return "none (raw features)"
 
 
 # --------------------------------------------------------------------------- gradcheck

@@ -41,6 +41,18 @@ class SavedModel:
         return int(self.model.in_features)
 
     @property
+    def standardization(self) -> str:
+        """Where the model's feature scaling lives, in words."""
+        from .layers import Standardize
+
+        layers = getattr(self.model, "layers", [self.model])
+        if layers and isinstance(layers[0], Standardize):
+            return f"a Standardize layer inside the model ({layers[0].in_features} features)"
+        if self.meta.get("mean") is not None:
+            return "mean and scale in the metadata (a model file from before Standardize layers)"
+        return "none (raw features)"
+
+    @property
     def classes(self) -> list[Any]:
         names = self.meta.get("classes")
         n_out = _n_outputs(self.model)

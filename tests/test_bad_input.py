@@ -1687,6 +1687,19 @@ row(C, "early-stopping-partial-fit", no_tmp(lambda: estimator("classifier", earl
     .partial_fit(X6, Y6, classes=[0, 1, 2])), ValueError, "partial_fit does not support early")
 row(R, "unknown-loss", fit("regressor", y=Y6 * 1.0, loss="huber"), ValueError, "loss",
     "squared_error", "poisson")
+
+
+def with_coef(shape: tuple[int, ...]) -> Callable[[Path], Any]:
+    def call(tmp: Path) -> Any:
+        est = fitted("classifier")
+        est.coefs_[0] = np.zeros(shape)
+        return est.partial_fit(X6, Y6)
+
+    return call
+
+
+row(C, "assigned-coef-wrong-shape", with_coef((1, 5)), ValueError, r"shape \(1, 5\)",
+    r"network's is \(4, 5\)")
 row(R, "partial-fit-outputs-change", no_tmp(lambda: estimator("regressor").partial_fit(
     X6, np.ones((6, 2))).partial_fit(X6, np.ones(6))), ValueError, "1 output column", "with 2")
 

@@ -255,8 +255,18 @@ class Engine:
 
     def load(self, coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> None:
         """Copy the estimator's ``coefs_``/``intercepts_`` in (unless they are our views)."""
+        if len(coefs) != len(self.coefs) or len(intercepts) != len(self.intercepts):
+            raise ValueError(
+                f"coefs_/intercepts_ must hold {len(self.coefs)} arrays each (one per layer), "
+                f"got {len(coefs)} and {len(intercepts)}"
+            )
         for mine, theirs in zip(self.coefs + self.intercepts, list(coefs) + list(intercepts), strict=True):
             if mine is not theirs:
+                if np.shape(theirs) != mine.shape:
+                    raise ValueError(
+                        f"an assigned coefs_/intercepts_ array has shape {np.shape(theirs)}; "
+                        f"the network's is {mine.shape}"
+                    )
                 mine[...] = theirs
 
     def _buffers(self, n: int) -> None:

@@ -560,7 +560,11 @@ class _BaseMLP(BaseEstimator):
     # -- prediction ------------------------------------------------------------------------
     def _forward_pass_fast(self, X: Any, check_input: bool = True) -> np.ndarray:
         if check_input:
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+            # fit's dtypes (scikit-learn's predict uses "numeric", which refuses the
+            # numeric strings that its fit converts)
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32)
+            )
         with np.errstate(over="ignore", invalid="ignore"):
             return _engine.predict(
                 X, self.coefs_, self.intercepts_, self.activation, self.out_activation_,

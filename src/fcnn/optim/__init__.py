@@ -9,7 +9,8 @@ JSON plus named arrays (for safetensors) and ``unflatten_state_dict`` back.
 
 from __future__ import annotations
 
-from . import lr_scheduler
+from typing import Any
+
 from ._state import flatten_state_dict, unflatten_state_dict
 from .optimizer import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
@@ -24,3 +25,12 @@ __all__ = [
     "lr_scheduler",
     "unflatten_state_dict",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the schedulers load on first use (``fcnn.optim.lr_scheduler``): import fcnn stays lean
+    if name == "lr_scheduler":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.lr_scheduler")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""The ``fcnn`` command line: ``train``, ``evaluate``, ``predict``, ``summary``, ``gradcheck``,
-``trajectory``. Thin: each command parses its flags, calls one library function, prints.
+"""The ``fcnn`` command line: ``train``, ``evaluate``, ``predict``, ``summary``, ``export``,
+``gradcheck``, ``trajectory``. Thin: each command parses its flags, calls one library function, prints.
 
 ``fcnn train`` with no flags is the lab's run: Iris, a stratified 80/20 split,
 a 4-100-100-3 ReLU network, NLLLoss, SGD at lr 0.01, batches of 32, 2000
@@ -103,6 +103,52 @@ def _columns(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _scheduler_spec(text: str) -> str:
+    """``--scheduler``: checked by ``fcnn.runner.parse_scheduler`` (the forms in its message)."""
+    from .runner import RunError, parse_scheduler
+
+    try:
+        parse_scheduler(text)
+    except RunError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+    return text.strip()
+
+
+def _metric_names(text: str) -> tuple[str, ...]:
+    """``--metrics accuracy,f1_macro``: names from fcnn.metrics."""
+    from .metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+    known = [*CLASSIFICATION_METRICS, *REGRESSION_METRICS]
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected metric names separated by commas, from "
+                                         f"{', '.join(known)}; got {text!r}")
+    for name in names:
+        if name not in known:
+            raise argparse.ArgumentTypeError(f"unknown metric {name!r}; choose from "
+                                             f"{', '.join(known)}")
+        if names.count(name) > 1:
+            raise argparse.ArgumentTypeError(f"{name!r} is given twice")
+    return names
+
+
+def _trajectory_optimizers(text: str) -> list[str]:
+    """``--optimizer sgd,adam``: names from fcnn.trajectory.OPTIMIZERS, each once."""
+    from .trajectory import OPTIMIZERS
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected optimizer names separated by commas, from "
+                                         f"{', '.join(OPTIMIZERS)}; got {text!r}")
+    for name in names:
+        if name not in OPTIMIZERS:
+            raise argparse.ArgumentTypeError(f"unknown optimizer {name!r}; choose from "
+                                             f"{', '.join(OPTIMIZERS)}")
+        if names.count(name) > 1:
+            raise argparse.ArgumentTypeError(f"{name!r} is given twice (each draws one path)")
+    return names
+
+
 def _separator(text: str) -> str:
     named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
     value = named.get(text.lower(), text)
@@ -124,7 +170,7 @@ def _train_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     from .data import MISSING
     from .init import INITIALIZERS
     from .registry import ACTIVATIONS
-    from .runner import PROFILES, loss_names, optimizer_names
+    from .runner import PROFILES, SCHEDULERS, loss_names, optimizer_names
 
     return [
         (("--dataset",), dict(metavar="NAME|PATH", help="an embedded dataset (iris, wine, "
@@ -176,6 +222,28 @@ def _train_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
         (("--early-stopping",), dict(type=_non_negative_int, metavar="PATIENCE", help="hold out "
          "10%% of the training part and stop when its loss has not improved for PATIENCE "
          "epochs, keeping the best weights; 0 turns it off (lab: off, tabular: 20)")),
+        (("--scheduler",), dict(type=_scheduler_spec, metavar="SPEC", help="a learning-rate "
+         "schedule: " + "; ".join(f"{syntax} = {what}" for syntax, what in SCHEDULERS.values())
+         + " (default: none, a constant --lr)")),
+        (("--warmup",), dict(type=_non_negative_int, metavar="EPOCHS", help="a linear warm-up "
+         "from 0.1 x --lr to --lr over EPOCHS epochs (LinearLR), before --scheduler if given "
+         "(SequentialLR)")),
+        (("--clip-grad-norm",), dict(type=_positive_float, metavar="X", help="rescale the "
+         "gradients to a total L2 norm of at most X before each step (clip_grad_norm_)")),
+        (("--clip-grad-value",), dict(type=_positive_float, metavar="X", help="clamp each "
+         "gradient to [-X, X] before each step (clip_grad_value_)")),
+        (("--class-weight",), dict(choices=("balanced",), help="weigh each class by n_samples / "
+         "(n_classes * its count) in the loss, as scikit-learn's 'balanced'")),
+        (("--metrics",), dict(type=_metric_names, metavar="NAME[,NAME...]", help="metrics "
+         "logged per epoch on the training and validation data: accuracy, balanced_accuracy, "
+         "f1_macro (classification; default accuracy), mae, rmse, r2 (regression)")),
+        (("--checkpoint-every",), dict(type=_number(float, lambda v: math.isfinite(v) and v >= 0,
+                                                    "a number of seconds >= 0"),
+         metavar="SECONDS", help="how often the run folder's checkpoint.safetensors (for "
+         "--resume) is refreshed; 0 after every epoch (default: 2)")),
+        (("--resume",), dict(metavar="RUN_DIR", help="continue the run in RUN_DIR (its "
+         "checkpoint.safetensors and settings) to --epochs in total; only --epochs, "
+         "--no-progress and --strict go with it")),
         (("--out",), dict(metavar="DIR", help="the run folder (default: runs/<dataset>-<time>); "
          "existing files in it are replaced")),
         (("--no-progress",), dict(action="store_false", dest="progress", help="no progress bar")),
@@ -185,9 +253,7 @@ def _train_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``fcnn`` argument parser with its six commands."""
-    from .runner import optimizer_names
-
+    """The ``fcnn`` argument parser with its seven commands."""
     parser = _Parser(
         prog=PROG,
         description="Fully connected neural networks in NumPy: train, evaluate, predict, "
@@ -263,19 +329,43 @@ def build_parser() -> argparse.ArgumentParser:
                            help="one row per checked tensor")
     gradcheck.set_defaults(handler=cmd_gradcheck)
 
+    export = commands.add_parser(
+        "export", help="write a saved model as ONNX or as a PyTorch state_dict",
+        description="Convert a model file: ONNX (for onnxruntime and other runtimes) or "
+        "PyTorch-layout safetensors (torch_model.load_state_dict). The format follows the "
+        "file name (.onnx; .safetensors/.pt/.pth) unless --format says.",
+    )
+    export.add_argument("model", metavar="MODEL", help="a model file written by fcnn train")
+    export.add_argument("-o", "--out", required=True, metavar="OUT",
+                        help="the file to write, e.g. model.onnx")
+    export.add_argument("--format", choices=("onnx", "torch"),
+                        help="onnx or torch (default: from OUT's suffix)")
+    export.add_argument("--output", choices=("logits", "proba", "both"), default="logits",
+                        help="ONNX: the graph's outputs (default: logits)")
+    export.add_argument("--opset", type=_positive_int, metavar="N",
+                        help="ONNX: the opset version (default: the exporter's)")
+    export.set_defaults(handler=cmd_export)
+
     trajectory = commands.add_parser(
-        "trajectory", help="plot an optimizer's path on the lab's bowl (x-3)^2 + (y-5)^2",
-        description="The lab's optimizer experiment: minimise (x-3)^2 + (y-5)^2 from (0, 0) "
-        "and draw the path over the contour lines.",
+        "trajectory", help="plot optimizers' paths on the lab's bowl or a harder surface",
+        description="The lab's optimizer experiment, taken further: minimise a function of "
+        "(x, y) with one or several optimizers and draw their paths over its contour lines. "
+        "With no flags: 50 SGD steps at lr 0.1 from (0, 0) on (x-3)^2 + (y-5)^2.",
     )
     trajectory.add_argument("--out", default="trajectory.png", metavar="PATH",
                             help="the image to write (default: trajectory.png)")
-    trajectory.add_argument("--optimizer", choices=sorted(optimizer_names()), default="sgd",
-                            help="the optimizer (default: sgd)")
-    trajectory.add_argument("--lr", type=_positive_float, default=0.1,
-                            help="learning rate (default: 0.1)")
-    trajectory.add_argument("--steps", type=_positive_int, default=50,
-                            help="steps (default: 50)")
+    trajectory.add_argument("--optimizer", type=_trajectory_optimizers, default=["sgd"],
+                            metavar="NAME[,NAME...]",
+                            help="optimizers, one path each: sgd, momentum, nesterov, adam, "
+                            "adamw, rmsprop, adagrad (default: sgd)")
+    trajectory.add_argument("--function", choices=("bowl", "elongated", "rosenbrock"),
+                            default="bowl", help="bowl: the lab's (x-3)^2 + (y-5)^2; elongated: "
+                            "0.1 x^2 + 2 y^2; rosenbrock: (1-x)^2 + 100 (y-x^2)^2")
+    trajectory.add_argument("--lr", type=_positive_float, default=None,
+                            help="one learning rate for all (default: each optimizer's own "
+                            "for the function; sgd on the bowl: 0.1)")
+    trajectory.add_argument("--steps", type=_positive_int, default=None,
+                            help="steps (default: 50; rosenbrock 2000)")
     trajectory.set_defaults(handler=cmd_trajectory)
     return parser
 
@@ -364,6 +454,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import runner as runs
 
     fields = {f.name for f in dataclasses.fields(runs.RunConfig)} - {"command"}
+    if "resume" in vars(args):
+        others = sorted(k for k in vars(args) if k in fields
+                        and k not in ("resume", "epochs", "progress", "strict", "checkpoint_every"))
+        if others:
+            flags = ", ".join("--" + k.replace("_", "-") for k in others)
+            raise CliError(f"--resume continues the run with its own settings; only --epochs, "
+                           f"--no-progress, --strict and --checkpoint-every go with it (got {flags})")
     config = runs.RunConfig(**{k: v for k, v in vars(args).items() if k in fields},
                             command=[PROG, *args.argv])
     try:
@@ -409,6 +506,9 @@ def _print_outcome(outcome: Any) -> None:
         print(f"run folder: {outcome.folder}")
         print("  " + "  ".join(v for k, v in outcome.files.items()))
         print(f"predict with: {PROG} predict {outcome.folder / 'model.safetensors'} INPUT")
+        if history.interrupted and "checkpoint" in outcome.files:
+            print(f"continue with: {PROG} train --resume {outcome.folder} --epochs "
+                  f"{settings.epochs}")
 
 
 # --------------------------------------------------------------------------- evaluate, predict
@@ -469,7 +569,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(saved.model.summary())
     print()
     print(f"task: {saved.task}")
-    if saved.task == "classification":
+    if saved.task == "multilabel":
+        print(f"labels ({len(saved.classes)}): {', '.join(map(str, saved.classes))}")
+    elif saved.task == "classification":
         print(f"classes ({len(saved.classes)}): {', '.join(map(str, saved.classes))}")
     else:
         scaling = meta.get("target_scaling")
@@ -571,25 +673,34 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 
 def cmd_trajectory(args: argparse.Namespace) -> int:
-    """``fcnn trajectory``: the lab's optimizer path on the bowl, as an image."""
-    from .plots import optimizer_path, plot_optimizer_path
-    from .runner import make_optimizer
+    """``fcnn trajectory``: optimizers' paths on a surface, as an image, and how close each got."""
+    from .trajectory import FUNCTIONS, distance_lines, run_trajectory
 
-    points = optimizer_path(
-        lambda params: make_optimizer(args.optimizer, params, args.lr), steps=args.steps
-    )
-    title = (f"{args.optimizer}, lr {args.lr:g}: {args.steps} steps on $(x-3)^2 + (y-5)^2$")
     with _user_input():
-        out = Path(args.out)
-        if out.is_dir():
+        if Path(args.out).is_dir():
             raise CliError(f"--out {args.out}: is a directory; give a file name such as path.png")
-        if not np.isfinite(points).all():
-            raise CliError(f"the path diverged with --lr {args.lr:g}; try a smaller one")
-        plot_optimizer_path(points, title=title, path=out)
-    x, y = points[-1]
-    print(f"wrote {out}: {args.steps} steps of {args.optimizer} at lr {args.lr:g} from (0, 0); "
-          f"last point ({x:.6g}, {y:.6g}), the minimum is (3, 5)")
-    if math.hypot(x - 3.0, y - 5.0) > math.hypot(3.0, 5.0):
-        print(f"note: the path ends farther from the minimum than it started; lr {args.lr:g} "
-              "is too large for this bowl")
+        out, distances = run_trajectory(args.optimizer, args.function, Path(args.out),
+                                        args.steps, args.lr)
+    surface = FUNCTIONS[args.function]
+    (x0, y0), (mx, my) = surface.start, surface.minimum
+    print(f"wrote {out}: {', '.join(distances)} on {args.function} from ({x0:g}, {y0:g}); "
+          f"the minimum is ({mx:g}, {my:g})")
+    for line in distance_lines(distances, args.function, args.steps, args.lr):
+        print(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``fcnn export MODEL -o OUT``: ONNX or a PyTorch-layout state_dict."""
+    from .export import cli_export
+
+    with _user_input():
+        if not Path(args.model).exists():
+            raise CliError(f"{args.model}: no such model file")
+        line = cli_export(args.model, args.out, format=args.format, output=args.output,
+                          opset=args.opset)
+    print(line)
     return 0

@@ -73,7 +73,7 @@ def load_saved(path: str | Path) -> SavedModel:
         raise ModelDataError(f"{path} holds no Linear layer, so it is not a model fcnn can apply")
     encoder = TableEncoder.from_dict(meta["encoder"]) if meta.get("encoder") else None
     task = meta.get("task", "classification")
-    if task not in ("classification", "regression"):
+    if task not in ("classification", "regression", "multilabel"):
         raise ModelDataError(f"{path}: unknown task {task!r} in its metadata")
     return SavedModel(str(path), model, meta, task, encoder)
 
@@ -113,9 +113,13 @@ def _legacy_scaling(saved: SavedModel, X: np.ndarray) -> np.ndarray:
 
 
 def outputs(saved: SavedModel, X: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, C) or regression values (N,) in the target's own units."""
+    """Class probabilities (N, C), each label's probability (N, L) for a multilabel
+    model (the sigmoid of each logit), or regression values (N,) in the target's units."""
     from . import training
 
+    if saved.task == "multilabel":
+        logits = training.predict(saved.model, X).astype(np.float64)
+        return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow
     if saved.task == "regression":
         out = training.predict(saved.model, X)[:, 0].astype(np.float64)
         scaling = saved.meta.get("target_scaling") or {}
@@ -136,8 +140,9 @@ def predict_saved(model_path: str | Path, input_path: str | Path, *,
     """Predictions for every row of a data file: (header, rows).
 
     Classification: ``prediction`` (the class) and ``p_<class>`` for each
-    class; regression: ``prediction`` (in the target's units). Columns the
-    model does not use (a label, an id) are ignored.
+    class; multilabel: a 0/1 column per label (probability > 0.5, i.e. logit > 0)
+    then ``p_<label>`` for each; regression: ``prediction`` (in the target's
+    units). Columns the model does not use (a label, an id) are ignored.
     """
     from .data import read_table
 
@@ -148,6 +153,10 @@ def predict_saved(model_path: str | Path, input_path: str | Path, *,
     if saved.task == "regression":
         return ["prediction"], [[float(v)] for v in out]
     names = saved.classes
+    if saved.task == "multilabel":
+        header = [*(str(name) for name in names), *(f"p_{name}" for name in names)]
+        labels = (out > 0.5).astype(int).tolist()
+        return header, [[*flags, *row] for flags, row in zip(labels, out.tolist(), strict=True)]
     header = ["prediction", *(f"p_{name}" for name in names)]
     codes = out.argmax(axis=1)
     return header, [[names[c], *row] for c, row in zip(codes, out.tolist(), strict=True)]
@@ -173,6 +182,9 @@ def evaluate_saved(model_path: str | Path, dataset: str | None = None, *,
     from .runner import classification_results, regression_results
 
     saved = load_saved(model_path)
+    if saved.task == "multilabel":
+        raise ModelDataError(f"{model_path} is a multilabel model; fcnn evaluate scores "
+                             "classifiers and regressions (use fcnn predict for its labels)")
     meta = saved.meta
     source, same = _source(meta, dataset, model_path)
     if source in EMBEDDED:

@@ -57,8 +57,10 @@ def plot_loss(
     interrupted: bool = False,
     title: str = "Loss",
     path: PathLike | None = None,
+    lr: Sequence[float] | None = None,
 ) -> Figure:
-    """Loss per epoch: the training curve and, optionally, the validation curve.
+    """Loss per epoch: the training curve and, optionally, the validation curve
+    (and, with ``lr``, the learning rate in a second panel below).
 
     Parameters
     ----------
@@ -80,6 +82,10 @@ def plot_loss(
     title : str
     path : str or path, optional
         Where to save the figure.
+    lr : sequence of float, length E, optional
+        The learning rate of each epoch (``History.history["lr"]``): drawn in a
+        second panel under the loss, sharing its epoch axis (log scale when it
+        spans more than two decades).
 
     Returns
     -------
@@ -119,13 +125,32 @@ def plot_loss(
         log_scale = _spans_decades(curves.values())
     for label, values in curves.items():
         curves[label] = _drawable(values, x, label, log_scale, who)
+    rates = None
+    if lr is not None:
+        rates = _curve(lr, "lr", who)
+        if rates.shape != train.shape:
+            raise ShapeError(f"{who}: lr has {rates.size} values but train_loss has "
+                             f"{train.size}; give the learning rate of each epoch")
+        lr_log = _spans_decades([rates])
+        rates = _drawable(rates, x, "lr", lr_log, who)
 
-    fig = _figure(figsize=(6.4, 4.4))
-    ax = fig.add_subplot()
+    if rates is None:
+        fig = _figure(figsize=(6.4, 4.4))
+        ax = fig.add_subplot()
+    else:
+        fig = _figure(figsize=(6.4, 5.6))
+        ax, lr_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3]})
+        lr_ax.plot(x, rates, color="tab:green", marker="o" if rates.size == 1 else None)
+        lr_ax.set_xlabel("Epoch")
+        lr_ax.set_ylabel("Learning rate" + (" (log)" if lr_log else ""))
+        if lr_log:
+            lr_ax.set_yscale("log")
+        lr_ax.grid(True, which="major", alpha=0.3)
     for label, values in curves.items():
         ax.plot(x, values, label=label, marker="o" if values.size == 1 else None)
     _mark_epochs(ax, x, curves, best_epoch, interrupted, who)
-    ax.set_xlabel("Epoch")
+    if rates is None:
+        ax.set_xlabel("Epoch")
     ax.set_ylabel("Loss" + (" (log scale)" if log_scale else ""))
     ax.set_title(title)
     if log_scale:

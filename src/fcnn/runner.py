@@ -48,8 +48,8 @@ from ._version import __version__
 from .data import DatasetError
 from .errors import DivergenceError, FcnnError
 
-__all__ = ["PROFILES", "STEP_BUDGET", "Run", "RunConfig", "RunError", "loss_names",
-           "optimizer_names", "run"]
+__all__ = ["PROFILES", "SCHEDULERS", "STEP_BUDGET", "Run", "RunConfig", "RunError", "loss_names",
+           "optimizer_names", "parse_scheduler", "run"]
 
 PROFILES = ("auto", "lab", "tabular")
 TASKS = ("auto", "classification", "regression")
@@ -60,6 +60,24 @@ VALIDATION_FRACTION = 0.1
 RUNS_DIR = "runs"
 MODEL_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
+#: The run folder's resumable checkpoint (``fcnn train --resume RUN_DIR``).
+CHECKPOINT_FILE = "checkpoint.safetensors"
+
+#: ``--scheduler`` forms: name -> (syntax, what it builds).
+SCHEDULERS = {
+    "step": ("step:STEP_SIZE[:GAMMA]", "StepLR (gamma 0.1)"),
+    "multistep": ("multistep:M1,M2,...[:GAMMA]", "MultiStepLR (gamma 0.1)"),
+    "exponential": ("exponential:GAMMA", "ExponentialLR"),
+    "cosine": ("cosine[:ETA_MIN]", "CosineAnnealingLR over the run's epochs"),
+    "plateau": ("plateau[:PATIENCE[:FACTOR]]", "ReduceLROnPlateau on val_loss (patience 10, "
+                "factor 0.1; on the training loss without early stopping)"),
+    "onecycle": ("onecycle", "OneCycleLR per step, max_lr = --lr"),
+    "warmrestarts": ("warmrestarts:T0[:T_MULT]", "CosineAnnealingWarmRestarts"),
+}
+#: Schedules laid out over the run's length: a resumed run must keep its --epochs.
+_LENGTH_BOUND = ("cosine", "onecycle")
+#: A warm-up starts at this share of --lr and rises linearly to it (LinearLR).
+WARMUP_START_FACTOR = 0.1
 
 _LAB = {"hidden": [100, 100], "standardize": False, "standardize_target": False,
         "optimizer": "sgd", "lr": 0.01, "batch_size": 32, "epochs": 2000, "early_stopping": 0}
@@ -104,6 +122,14 @@ class RunConfig:
     epochs: int | None = None
     batch_size: int | None = None
     early_stopping: int | None = None  # patience in epochs; 0 turns it off
+    scheduler: str | None = None  # e.g. "step:30:0.1", "cosine", "plateau" (SCHEDULERS)
+    warmup: int = 0  # epochs of LinearLR warm-up before the schedule
+    clip_grad_norm: float | None = None
+    clip_grad_value: float | None = None
+    class_weight: str | None = None  # "balanced"
+    metrics: tuple[str, ...] | None = None  # names from fcnn.metrics
+    checkpoint_every: float = 2.0  # seconds between checkpoint.safetensors refreshes
+    resume: str | None = None  # a run folder to continue to ``epochs``
     out: str | None = None
     write: bool = True
     progress: bool = True
@@ -278,21 +304,33 @@ def run(config: RunConfig | None = None, /, *, log: Callable[[str], None] | None
     config = dataclasses.replace(config or RunConfig(), **overrides)
     say = log or (lambda line: None)
     started = time.perf_counter()
+    saved_epochs = None
+    if config.resume is not None:
+        config, saved_epochs = _resumed_config(config)
+    _check_options(config)
     dataset = _load(config, say)
+    _check_task_options(config, dataset.task)
     split = _split(dataset, config)
     settings = _settings(config, dataset, split)
     parts = _arrays(dataset, split, settings, config)
     for note in dataset.notes:
         say(note)
     model, loss, optimizer = _build(dataset, settings, config, parts)
-    _announce(dataset, settings, config, parts, model, optimizer, say)
+    described = describe_optimizer(optimizer)  # its own lr, before a warm-up scales it
+    schedule = _make_scheduler(config, settings, optimizer, parts)
+    if saved_epochs is not None:
+        _check_resumable(config, settings, saved_epochs)
+        say(f"resuming {config.resume} from epoch {saved_epochs['epoch']} to {settings.epochs}")
+    _announce(dataset, settings, config, parts, model, described, say)
     folder, created = _prepare_folder(config.out, dataset.name) if config.write else (None, False)
     try:
-        history = _train(model, loss, optimizer, parts, settings, config)
+        history = _train(model, loss, optimizer, parts, settings, config, schedule, folder)
         results = _evaluate(model, dataset, parts, settings)
         warnings = _diagnose(results, history, dataset, settings, config)
         metrics = _metrics(results, history, dataset, settings, config, parts, warnings, started)
     except DivergenceError as exc:
+        if created and folder is not None:  # a diverged new run leaves no folder behind
+            (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
         _remove_if_empty(folder, created)
         raise DivergenceError(_divergence_message(exc, settings), exc.history) from None
     except BaseException:  # Ctrl-C before the folder is written, or a bug: no empty folder
@@ -396,9 +434,27 @@ def _settings(config: RunConfig, dataset: Any, split: dict[str, Any]) -> Setting
     n_fit = n_train - (math.ceil(VALIDATION_FRACTION * n_train) if patience else 0)
     if values["batch_size"] > n_fit:
         values["batch_size"] = max(1, n_fit)
+    if config.norm == "batch":
+        _batchnorm_batch_size(values, n_fit, chosen)
     n_out = dataset.n_classes if task == "classification" else 1
     sizes = [dataset.n_features, *values["hidden"], n_out]
     return Settings(profile=profile, task=task, chosen=chosen, sizes=sizes, **values)
+
+
+def _batchnorm_batch_size(values: dict[str, Any], n_fit: int, chosen: list[str]) -> None:
+    """BatchNorm1d cannot train on a batch of one row (PyTorch refuses it too): when the
+    last batch of an epoch would hold exactly one, the batch size grows until it does not."""
+    if n_fit < 2:
+        raise RunError(f"--norm batch needs at least 2 training rows, this run has {n_fit}")
+    size = values["batch_size"]
+    if n_fit % size != 1 and n_fit != 1:
+        return
+    new = size + 1
+    while n_fit % new == 1:
+        new += 1
+    values["batch_size"] = new
+    chosen.append(f"batch-size {new} (batch {size} would leave a last batch of 1 of the "
+                  f"{n_fit} training rows, which BatchNorm1d cannot train on)")
 
 
 def _tabular_defaults(config: RunConfig, task: str, n_train: int,
@@ -505,7 +561,7 @@ def _build(dataset: Any, settings: Settings, config: RunConfig,
 
 
 def _announce(dataset: Any, settings: Settings, config: RunConfig, parts: dict[str, Any],
-              model: Any, optimizer: Any, say: Callable[[str], None]) -> None:
+              model: Any, optimizer: str, say: Callable[[str], None]) -> None:
     rows = parts["rows"]
     kind = (f"{dataset.n_classes} classes" if settings.task == "classification"
             else "regression")
@@ -519,9 +575,16 @@ def _announce(dataset: Any, settings: Settings, config: RunConfig, parts: dict[s
     n_params = sum(p.size for p in model.parameters())
     stop = (f", early stopping (patience {settings.early_stopping})"
             if settings.early_stopping else "")
+    extras = "".join(
+        f", {text}" for text in (
+            f"schedule {config.scheduler}" if config.scheduler else "",
+            f"{config.warmup} warm-up epochs" if config.warmup else "",
+            f"clip-grad-norm {config.clip_grad_norm:g}" if config.clip_grad_norm else "",
+            f"clip-grad-value {config.clip_grad_value:g}" if config.clip_grad_value else "",
+            f"class weights {config.class_weight}" if config.class_weight else "") if text)
     say(f"model: {'-'.join(map(str, sizes))} {config.activation} ({n_params:,} parameters, "
-        f"{config.dtype}), {type(_loss_of(settings)).__name__}, {describe_optimizer(optimizer)}, "
-        f"batch {settings.batch_size}, {settings.epochs} epochs{stop}, seed {config.seed}")
+        f"{config.dtype}), {type(_loss_of(settings)).__name__}, {optimizer}, "
+        f"batch {settings.batch_size}, {settings.epochs} epochs{stop}, seed {config.seed}{extras}")
 
 
 def _loss_of(settings: Settings) -> Any:
@@ -537,18 +600,273 @@ def describe_optimizer(optimizer: Any) -> str:
 
 
 def _train(model: Any, loss: Any, optimizer: Any, parts: dict[str, Any], settings: Settings,
-           config: RunConfig) -> Any:
+           config: RunConfig, schedule: dict[str, Any], folder: Path | None) -> Any:
+    from .callbacks import ModelCheckpoint
     from .training import EarlyStopping, train
 
-    callbacks, validation = [], None
+    callbacks: list[Any] = []
+    validation = None
     if settings.early_stopping:
         callbacks.append(EarlyStopping("val_loss", patience=settings.early_stopping,
                                        restore_best_weights=True))
         validation = (parts["X_val"], parts["y_val"])
+    if folder is not None:
+        record = dataclasses.asdict(config)
+        record.update(out=str(folder), resume=None, drop=list(config.drop),
+                      metrics=None if config.metrics is None else list(config.metrics))
+        callbacks.append(ModelCheckpoint(
+            folder / CHECKPOINT_FILE, monitor="loss", save_best_only=False,
+            every_n_seconds=config.checkpoint_every, run_config=record,
+            run_epochs=settings.epochs))
+    resume_from = None if config.resume is None else Path(config.resume) / CHECKPOINT_FILE
     return train(model, loss, optimizer, parts["X_fit"], parts["y_fit"],
                  epochs=settings.epochs, batch_size=settings.batch_size,
                  validation_data=validation, callbacks=callbacks, progress=config.progress,
-                 rng=config.seed)
+                 rng=config.seed, scheduler=schedule["scheduler"],
+                 scheduler_interval=schedule["interval"], scheduler_monitor=schedule["monitor"],
+                 clip_grad_norm=config.clip_grad_norm, clip_grad_value=config.clip_grad_value,
+                 class_weight=config.class_weight,
+                 metrics=None if config.metrics is None else list(config.metrics),
+                 resume_from=resume_from)
+
+
+# --------------------------------------------------------------------------- schedules, options
+
+
+def parse_scheduler(spec: str) -> tuple[str, list[Any]]:
+    """``"step:30:0.1"`` -> ``("step", [30, 0.1])``; a RunError naming ``--scheduler`` and
+    the forms (:data:`SCHEDULERS`) for anything else."""
+    forms = ", ".join(syntax for syntax, _ in SCHEDULERS.values())
+    text = str(spec).strip()
+    name, *fields = text.split(":")
+    name = name.strip().lower()
+
+    def bad(why: str) -> RunError:
+        return RunError(f"--scheduler {text!r}: {why}; the forms are {forms}")
+
+    if name not in SCHEDULERS:
+        raise bad(f"unknown schedule {name!r}")
+    syntax = SCHEDULERS[name][0]
+    most = syntax.count(":")
+    least = syntax.split("[")[0].count(":")
+    if not least <= len(fields) <= most:
+        raise bad(f"{name} takes the form {syntax}")
+
+    def integer(field_: str, what: str, low: int = 1) -> int:
+        try:
+            value = int(field_)
+        except ValueError:
+            raise bad(f"{what} must be an integer >= {low}, got {field_!r}") from None
+        if value < low:
+            raise bad(f"{what} must be an integer >= {low}, got {field_!r}")
+        return value
+
+    def real(field_: str, what: str, low: float, high: float | None = None,
+             low_open: bool = True, high_open: bool = False) -> float:
+        try:
+            value = float(field_)
+        except ValueError:
+            raise bad(f"{what} must be a number, got {field_!r}") from None
+        ok = math.isfinite(value) and (value > low if low_open else value >= low)
+        if high is not None:
+            ok = ok and (value < high if high_open else value <= high)
+        if not ok:
+            interval = (f"{'(' if low_open else '['}{low:g}, "
+                        + (f"{high:g}{')' if high_open else ']'}" if high is not None else "inf)"))
+            raise bad(f"{what} must be in {interval}, got {field_!r}")
+        return value
+
+    args: list[Any] = []
+    if name == "step":
+        args = [integer(fields[0], "STEP_SIZE")]
+        args.append(real(fields[1], "GAMMA", 0, 1) if len(fields) > 1 else 0.1)
+    elif name == "multistep":
+        parts = [p.strip() for p in fields[0].split(",")]
+        milestones = [integer(p, "each milestone") for p in parts]
+        if milestones != sorted(set(milestones)):
+            raise bad(f"the milestones must increase, got {fields[0]!r}")
+        args = [milestones, real(fields[1], "GAMMA", 0, 1) if len(fields) > 1 else 0.1]
+    elif name == "exponential":
+        args = [real(fields[0], "GAMMA", 0, 1)]
+    elif name == "cosine":
+        args = [real(fields[0], "ETA_MIN", 0, low_open=False) if fields else 0.0]
+    elif name == "plateau":
+        args = [integer(fields[0], "PATIENCE", 0) if fields else 10,
+                real(fields[1], "FACTOR", 0, 1, high_open=True) if len(fields) > 1 else 0.1]
+    elif name == "warmrestarts":
+        args = [integer(fields[0], "T0"), integer(fields[1], "T_MULT") if len(fields) > 1 else 1]
+    return name, args
+
+
+def _check_options(config: RunConfig) -> None:
+    """The settings that need no data, checked before anything is read."""
+    from . import metrics as metric_table
+
+    name = None
+    if config.scheduler is not None:
+        name, _ = parse_scheduler(config.scheduler)
+    if isinstance(config.warmup, bool) or not isinstance(config.warmup, int) or config.warmup < 0:
+        raise RunError(f"--warmup {config.warmup!r}: expected a number of epochs >= 0")
+    if config.warmup and name in ("onecycle", "plateau"):
+        why = ("has its own warm-up (the first 30% of its steps)" if name == "onecycle"
+               else "cannot follow a warm-up (SequentialLR chains step-based schedules only)")
+        raise RunError(f"--warmup does not combine with --scheduler {name}, which {why}; drop "
+                       "--warmup or choose step, multistep, exponential, cosine or warmrestarts")
+    if config.clip_grad_norm is not None and config.clip_grad_value is not None:
+        raise RunError("pass --clip-grad-norm or --clip-grad-value, not both")
+    for flag, value in (("--clip-grad-norm", config.clip_grad_norm),
+                        ("--clip-grad-value", config.clip_grad_value)):
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
+                                      and value > 0):
+            raise RunError(f"{flag} {value!r}: expected a positive finite number")
+    if config.class_weight not in (None, "balanced"):
+        raise RunError(f"--class-weight {config.class_weight!r}: the choice is balanced")
+    if config.metrics is not None:
+        known = [*metric_table.CLASSIFICATION_METRICS, *metric_table.REGRESSION_METRICS]
+        if isinstance(config.metrics, str) or not config.metrics:
+            raise RunError(f"--metrics {config.metrics!r}: expected names from "
+                           f"{', '.join(known)}, separated by commas")
+        unknown = [m for m in config.metrics if m not in known]
+        if unknown:
+            raise RunError(f"--metrics: unknown metric {unknown[0]!r}; choose from "
+                           f"{', '.join(known)}")
+        repeated = sorted({m for m in config.metrics if list(config.metrics).count(m) > 1})
+        if repeated:
+            raise RunError(f"--metrics: {', '.join(repeated)} given twice")
+    if not (isinstance(config.checkpoint_every, (int, float))
+            and math.isfinite(config.checkpoint_every) and config.checkpoint_every >= 0):
+        raise RunError(f"--checkpoint-every {config.checkpoint_every!r}: expected seconds >= 0")
+
+
+def _check_task_options(config: RunConfig, task: str) -> None:
+    from . import metrics as metric_table
+
+    if config.class_weight is not None and task != "classification":
+        raise RunError(f"--class-weight {config.class_weight} weighs classes; this run is a "
+                       f"{task} (use it with a classification target)")
+    if config.metrics is not None:
+        table = (metric_table.CLASSIFICATION_METRICS if task == "classification"
+                 else metric_table.REGRESSION_METRICS)
+        other = [m for m in config.metrics if m not in table]
+        if other:
+            raise RunError(f"--metrics {other[0]}: not a {task} metric; for this {task} run "
+                           f"choose from {', '.join(table)}")
+
+
+def _make_scheduler(config: RunConfig, settings: Settings, optimizer: Any,
+                    parts: dict[str, Any]) -> dict[str, Any]:
+    """The run's learning-rate schedule: ``scheduler``, its ``interval`` and ``monitor``."""
+    from .optim import lr_scheduler as lrs
+
+    none = {"scheduler": None, "interval": "epoch", "monitor": None, "describe": None}
+    name, args = parse_scheduler(config.scheduler) if config.scheduler else (None, [])
+    warmup, epochs = int(config.warmup), settings.epochs
+    if name is None and not warmup:
+        return none
+    if warmup and (warmup > epochs or (name is not None and warmup >= epochs)):
+        raise RunError(f"--warmup {warmup}: the run has {epochs} epochs; the warm-up must be "
+                       f"shorter{' than the run' if name is None else ', leaving epochs for the schedule'}")
+    main_epochs = epochs - warmup
+    interval, monitor = "epoch", None
+    if name == "step":
+        main = lrs.StepLR(optimizer, step_size=args[0], gamma=args[1])
+    elif name == "multistep":
+        main = lrs.MultiStepLR(optimizer, milestones=args[0], gamma=args[1])
+    elif name == "exponential":
+        main = lrs.ExponentialLR(optimizer, gamma=args[0])
+    elif name == "cosine":
+        main = lrs.CosineAnnealingLR(optimizer, T_max=main_epochs, eta_min=args[0])
+    elif name == "warmrestarts":
+        main = lrs.CosineAnnealingWarmRestarts(optimizer, T_0=args[0], T_mult=args[1])
+    elif name == "plateau":
+        monitor = "val_loss" if settings.early_stopping else "loss"
+        main = lrs.ReduceLROnPlateau(optimizer, patience=args[0], factor=args[1])
+    elif name == "onecycle":
+        steps = math.ceil(len(parts["y_fit"]) / settings.batch_size)
+        cycle = "momentum" in optimizer.defaults or "betas" in optimizer.defaults
+        main = lrs.OneCycleLR(optimizer, max_lr=settings.lr, epochs=epochs,
+                              steps_per_epoch=steps, cycle_momentum=cycle)
+        interval = "step"
+    else:
+        main = None
+    describe = config.scheduler if name is not None else None
+    if warmup:
+        warm = lrs.LinearLR(optimizer, start_factor=WARMUP_START_FACTOR, end_factor=1.0,
+                            total_iters=warmup)
+        scheduler = warm if main is None else lrs.SequentialLR(optimizer, [warm, main],
+                                                               milestones=[warmup])
+        describe = f"{warmup} warm-up epochs" + (f", then {describe}" if describe else "")
+    else:
+        scheduler = main
+    if monitor is not None:
+        describe += f" (on {monitor})"
+    return {"scheduler": scheduler, "interval": interval, "monitor": monitor,
+            "describe": describe}
+
+
+# --------------------------------------------------------------------------- resume
+
+
+_RESUME_KEEPS = ("epochs", "progress", "strict", "command", "checkpoint_every")
+
+
+def _resumed_config(config: RunConfig) -> tuple[RunConfig, dict[str, Any]]:
+    """The configuration saved in ``config.resume``'s checkpoint, with ``epochs`` (and the
+    progress, strict and command) of ``config``; and what the checkpoint says of itself."""
+    from .errors import ModelFileError
+    from .serialization import load
+
+    folder = Path(config.resume)
+    where = f"--resume {folder}"
+    if not folder.exists():
+        raise RunError(f"{where}: no such run folder")
+    if not folder.is_dir():
+        raise RunError(f"{where}: not a folder; give the run folder fcnn train wrote")
+    path = folder / CHECKPOINT_FILE
+    if not path.is_file():
+        raise RunError(f"{where}: no {CHECKPOINT_FILE} in it, so it is not a run folder fcnn "
+                       "train can continue")
+    try:
+        meta = dict(getattr(load(path), "metadata", None) or {})
+    except ModelFileError as exc:
+        raise RunError(f"{where}: its {CHECKPOINT_FILE} is unreadable ({exc})") from None
+    saved, state = meta.get("run_config"), meta.get("training_state")
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+    if not isinstance(saved, dict) or not isinstance(state, dict) or not set(saved) <= names \
+            or not isinstance(state.get("epoch"), int):
+        raise RunError(f"{where}: its {CHECKPOINT_FILE} holds no run configuration and "
+                       "training state (it was not written by fcnn train)")
+    if config.epochs is None:
+        raise RunError(f"{where} needs --epochs N, the total to train to (the run is at epoch "
+                       f"{state['epoch']})")
+    if state["epoch"] >= config.epochs:
+        raise RunError(f"--epochs {config.epochs}: the run in {folder} is already at epoch "
+                       f"{state['epoch']}; give the larger total to train to")
+    metrics_file = folder / METRICS_FILE
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(metrics_file.read_text(encoding="utf-8")).get("stopped_early") is True:
+            raise RunError(f"{where}: that run stopped early (early stopping kept its best "
+                           "epoch), so there is nothing to continue; train a new run with a "
+                           "larger --early-stopping patience")
+    values = dict(saved)
+    values["drop"] = tuple(values.get("drop") or ())
+    if values.get("metrics") is not None:
+        values["metrics"] = tuple(values["metrics"])
+    values.update({k: getattr(config, k) for k in _RESUME_KEEPS})
+    values.update(out=str(folder), resume=str(folder), write=True)
+    try:
+        resumed = RunConfig(**values)
+    except TypeError as exc:
+        raise RunError(f"{where}: its saved configuration does not load ({exc})") from None
+    return resumed, {"epoch": state["epoch"], "run_epochs": meta.get("run_epochs")}
+
+
+def _check_resumable(config: RunConfig, settings: Settings, saved: dict[str, Any]) -> None:
+    name = parse_scheduler(config.scheduler)[0] if config.scheduler else None
+    if name in _LENGTH_BOUND and saved.get("run_epochs") != settings.epochs:
+        raise RunError(f"--epochs {settings.epochs}: the run's --scheduler {name} was laid out "
+                       f"over {saved.get('run_epochs')} epochs, so it can only be continued to "
+                       f"--epochs {saved.get('run_epochs')}; train a new run for another length")
 
 
 def _divergence_message(exc: DivergenceError, settings: Settings) -> str:
@@ -761,6 +1079,8 @@ def _write_folder(outcome: Run, parts: dict[str, Any], results: dict[str, Any],
         save(outcome.model, folder / MODEL_FILE, **model_metadata(outcome, parts))
         plotted = write_plots(folder, outcome, parts, results)
         outcome.files = {"model": MODEL_FILE, "metrics": METRICS_FILE, **plotted}
+        if (folder / CHECKPOINT_FILE).is_file():
+            outcome.files["checkpoint"] = CHECKPOINT_FILE
         outcome.metrics["files"] = outcome.files
         if pending:
             outcome.history.interrupted = True
@@ -805,7 +1125,9 @@ def write_plots(folder: Path, outcome: Run, parts: dict[str, Any],
         plots.plot_loss(history.loss, history.history.get("val_loss"),
                         title=f"{name}: loss per epoch", path=loss_path,
                         best_epoch=history.best_epoch if history.restored_best_weights else None,
-                        interrupted=bool(history.interrupted))
+                        interrupted=bool(history.interrupted),
+                        lr=history.history.get("lr") if (outcome.config.scheduler
+                                                         or outcome.config.warmup) else None)
         written["loss_plot"] = loss_path.name
     else:  # interrupted before the first epoch ended: no curve, and no stale one from --out
         loss_path.unlink(missing_ok=True)

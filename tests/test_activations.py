@@ -26,6 +26,9 @@ CASES = {
     "ELU": (fcnn.ELU, torch.nn.ELU),
     "ELU(alpha=0.3)": (lambda: fcnn.ELU(alpha=0.3), lambda: torch.nn.ELU(alpha=0.3)),
     "SiLU": (fcnn.SiLU, torch.nn.SiLU),
+    "Softplus": (fcnn.Softplus, torch.nn.Softplus),
+    "Softplus(beta=2, threshold=1)": (lambda: fcnn.Softplus(2.0, 1.0),
+                                      lambda: torch.nn.Softplus(beta=2.0, threshold=1.0)),
     "GELU": (fcnn.GELU, torch.nn.GELU),
     "GELU(tanh)": (lambda: fcnn.GELU("tanh"), lambda: torch.nn.GELU(approximate="tanh")),
     "Softmax": (fcnn.Softmax, lambda: torch.nn.Softmax(dim=-1)),
@@ -33,7 +36,7 @@ CASES = {
     "LogSoftmax": (fcnn.LogSoftmax, lambda: torch.nn.LogSoftmax(dim=-1)),
     "LogSoftmax(dim=1)": (lambda: fcnn.LogSoftmax(dim=1), lambda: torch.nn.LogSoftmax(dim=1)),
 }
-NEW_LAYERS = [fcnn.Identity, fcnn.ELU, fcnn.SiLU, fcnn.GELU, fcnn.Softmax, fcnn.LogSoftmax,
+NEW_LAYERS = [fcnn.Identity, fcnn.ELU, fcnn.SiLU, fcnn.Softplus, fcnn.GELU, fcnn.Softmax, fcnn.LogSoftmax,
               fcnn.Standardize, fcnn.BatchNorm1d, fcnn.LayerNorm]
 
 

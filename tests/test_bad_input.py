@@ -332,7 +332,8 @@ row("Dropout", "p-string", no_tmp(lambda: fcnn.Dropout("0.5")), TypeError, "prob
 row("Dropout", "rng-float", no_tmp(lambda: fcnn.Dropout(0.5, rng=1.5)), TypeError, "Generator")
 
 # -- more element-wise layers, normalization, Standardize (issue 9) -------------
-for cls in (fcnn.Identity, fcnn.ELU, fcnn.SiLU, fcnn.GELU, fcnn.Softmax, fcnn.LogSoftmax):
+for cls in (fcnn.Identity, fcnn.ELU, fcnn.SiLU, fcnn.Softplus, fcnn.GELU, fcnn.Softmax,
+            fcnn.LogSoftmax):
     name = cls.__name__
     row(name, "empty-batch", no_tmp(lambda c=cls: c().forward(np.ones((0, 3)))), ShapeError,
         "non-empty batch", r"\(0, 3\)")
@@ -345,6 +346,10 @@ for cls in (fcnn.Identity, fcnn.ELU, fcnn.SiLU, fcnn.GELU, fcnn.Softmax, fcnn.Lo
         NotReadyError, r"forward\(\) before backward\(\)")
     row(name, "backward-wrong-shape", no_tmp(lambda c=cls: forwarded(c()).backward(
         np.ones((4, 6)))), ShapeError, r"expected dLdy of shape \(6, 4\)", r"got \(4, 6\)")
+row("Softplus", "beta-zero", no_tmp(lambda: fcnn.Softplus(0.0)), ValueError, "beta",
+    r"\(0, inf\)", "0.0")
+row("Softplus", "threshold-string", no_tmp(lambda: fcnn.Softplus(1.0, "20")), TypeError,
+    "threshold must be a number")
 row("ELU", "alpha-string", no_tmp(lambda: fcnn.ELU("1")), TypeError, "alpha must be a number", "'1'")
 row("ELU", "alpha-nan", no_tmp(lambda: fcnn.ELU(float("nan"))), ValueError, "alpha", "finite", "nan")
 row("GELU", "approximate-unknown", no_tmp(lambda: fcnn.GELU("erf")), ValueError,

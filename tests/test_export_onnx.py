@@ -43,7 +43,7 @@ def run(path: Path, X: np.ndarray) -> dict[str, np.ndarray]:
 
 # --------------------------------------------------------------------------- random networks
 
-KINDS = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SiLU", "GELU", "GELU-tanh",
+KINDS = ("Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU", "SiLU", "Softplus", "GELU", "GELU-tanh",
          "Identity", "Softmax", "LogSoftmax", "Dropout", "BatchNorm1d", "BatchNorm1d-batch-stats",
          "LayerNorm", "Standardize")
 
@@ -82,6 +82,7 @@ def make_layer(kind: str, width: int, rng: np.random.Generator, dtype: Any) -> t
         "ReLU": lambda: fcnn.ReLU(), "LeakyReLU": lambda: fcnn.LeakyReLU(float(rng.uniform(0.01, 0.5))),
         "Sigmoid": lambda: fcnn.Sigmoid(), "Tanh": lambda: fcnn.Tanh(),
         "ELU": lambda: fcnn.ELU(float(rng.uniform(0.5, 2.0))), "SiLU": lambda: fcnn.SiLU(),
+        "Softplus": lambda: fcnn.Softplus(float(rng.uniform(0.5, 2.0)), float(rng.uniform(0.5, 3))),
         "GELU": lambda: fcnn.GELU(), "GELU-tanh": lambda: fcnn.GELU("tanh"),
         "Identity": lambda: fcnn.Identity(),
         "Softmax": lambda: fcnn.Softmax(), "LogSoftmax": lambda: fcnn.LogSoftmax(dim=1),

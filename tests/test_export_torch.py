@@ -51,6 +51,7 @@ def every_kind(dtype: Any, seed: int = 0, dropout: float = 0.3) -> fcnn.Sequenti
         fcnn.LayerNorm(5, elementwise_affine=False, dtype=dtype), fcnn.LeakyReLU(0.2), fcnn.Tanh(),
         fcnn.Dropout(dropout, rng=0), fcnn.Linear(5, 4, rng=rng, dtype=dtype), fcnn.Sigmoid(),
         fcnn.Identity(), fcnn.BatchNorm1d(4, track_running_stats=False, dtype=dtype),
+        fcnn.Softplus(1.5, 2.0),
         fcnn.Linear(4, 3, rng=rng, dtype=dtype), fcnn.Softmax(dim=1), fcnn.LogSoftmax(),
     )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import init
+from ._version import __version__
+from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .errors import (
     DivergenceError,
     FcnnError,
@@ -32,6 +34,7 @@ from .layers import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Standardize,
     Tanh,
 )
@@ -51,8 +54,6 @@ from .losses import (
 from .network import NeuralNetwork, Sequential, mlp
 from .norm import BatchNorm1d, LayerNorm
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
-from ._version import __version__
-from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .parameter import Parameter
 from .registry import register_activation, register_layer, register_loss, register_optimizer
 
@@ -63,9 +64,9 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
-    "CSVLogger",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
+    "CSVLogger",
     "CrossEntropyLoss",
     "DivergenceError",
     "Dropout",
@@ -99,8 +100,10 @@ __all__ = [
     "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "Standardize",
     "Tanh",
+    "__version__",
     "check_gradient",
     "check_layer",
     "clip_grad_norm_",
@@ -126,7 +129,6 @@ __all__ = [
     "softmax",
     "to_torch",
     "train",
-    "__version__",
 ]
 
 # Outer parts, imported on first use so that `import fcnn` stays NumPy-only.
@@ -158,8 +160,7 @@ if TYPE_CHECKING:
     from .gradcheck import check_gradient, check_layer
     from .runner import RunConfig, run
     from .serialization import load, save
-    from .training import (CSVLogger, EarlyStopping, History, ModelCheckpoint, predict,
-                           predict_proba, train)
+    from .training import CSVLogger, EarlyStopping, History, ModelCheckpoint, predict, predict_proba, train
 
 
 def __getattr__(name: str) -> Any:

@@ -549,6 +549,36 @@ def _sigmoid(X: np.ndarray) -> np.ndarray:
 
 
 @register_layer
+@register_activation("softplus")
+class Softplus(Layer):
+    """``y = log(1 + exp(beta X)) / beta``, and ``y = X`` where ``beta X > threshold``
+    (PyTorch's ``nn.Softplus``); ``dy/dX = sigmoid(beta X)``, 1 past the threshold."""
+
+    _cache = ("_dydX",)
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        self.beta = number(beta, "beta", "Softplus", low=0, low_open=True)
+        self.threshold = number(threshold, "threshold", "Softplus")
+        self._dydX: np.ndarray | None = None
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        X = self._input(X)
+        beta = X.dtype.type(self.beta)
+        bX = X * beta
+        linear = bX > self.threshold
+        self._dydX = np.where(linear, X.dtype.type(1), _sigmoid(bX))
+        return np.where(linear, X, np.logaddexp(0, bX) / beta)  # logaddexp: no overflow at 1e4
+
+    def backward(self, dLdy: np.ndarray) -> np.ndarray:
+        dydX = self._dydX
+        dLdy = self._grad_output(dLdy, dydX)
+        return dLdy * dydX
+
+    def get_config(self) -> dict[str, Any]:
+        return {"beta": self.beta, "threshold": self.threshold}
+
+
+@register_layer
 @register_activation("silu")
 class SiLU(Layer):
     """``y = X * sigmoid(X)``; ``dy/dX = s * (1 + X * (1 - s))`` with ``s = sigmoid(X)``."""

@@ -51,6 +51,7 @@ from ..layers import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Standardize,
     Tanh,
 )
@@ -222,6 +223,18 @@ def _elu(layer: ELU, graph: OnnxGraph, x: str) -> str:
     expm1 = graph.node("Sub", [graph.node("Exp", [x]), graph.constant(1.0, "one")], "expm1")
     negative = graph.node("Mul", [expm1, graph.constant(alpha, "alpha")], "negative")
     return _where_negative(graph, x, negative)
+
+
+@register_onnx(Softplus)
+def _softplus(layer: Softplus, graph: OnnxGraph, x: str) -> str:
+    # log(1 + exp(-|bx|)) + max(bx, 0) is Softplus without overflow, in both dtypes
+    bx = graph.node("Mul", [x, graph.constant(layer.beta, "beta")], "bx")
+    tail = graph.node("Log", [graph.node("Add", [graph.constant(1.0, "one"), graph.node(
+        "Exp", [graph.node("Neg", [graph.node("Abs", [bx])])])])], "log1p_exp")
+    soft = graph.node("Div", [graph.node("Add", [tail, graph.node("Relu", [bx])]),
+                              graph.constant(layer.beta, "beta")], "softplus")
+    linear = graph.node("Greater", [bx, graph.constant(layer.threshold, "threshold")], "linear")
+    return graph.node("Where", [linear, x, soft])
 
 
 @register_onnx(SiLU)

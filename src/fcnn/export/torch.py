@@ -44,6 +44,7 @@ from ..layers import (
     Sigmoid,
     SiLU,
     Softmax,
+    Softplus,
     Standardize,
     Tanh,
 )
@@ -144,6 +145,7 @@ _simple(SiLU, "SiLU")
 _simple(Identity, "Identity")
 _simple(LeakyReLU, "LeakyReLU", "negative_slope")
 _simple(ELU, "ELU", "alpha")
+_simple(Softplus, "Softplus", "beta", "threshold")
 _simple(GELU, "GELU", "approximate")
 _simple(Softmax, "Softmax", "dim")
 _simple(LogSoftmax, "LogSoftmax", "dim")

@@ -391,3 +391,28 @@ def test_pipeline_grid_search_cross_val_score_and_clone() -> None:
     assert search.best_score_ > 0.9
     assert_allclose(scores.mean(), search.best_score_, rtol=1e-12)
     assert not hasattr(clone(search.best_estimator_)[-1], "coefs_")
+
+
+def test_every_registered_activation_is_an_estimator_option():
+    # the estimators read fcnn's activation table: a name registered there (Softplus, or a
+    # user's own) is an option, trained through the layer's own forward and backward
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fcnn.estimators import MLPClassifier
+    from fcnn.registry import ACTIVATIONS
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    assert "softplus" in ACTIVATIONS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier((8,), activation="softplus", learning_rate_init=0.05, max_iter=60,
+                            random_state=0).fit(X, y)
+    assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
+    assert isinstance(clf.model_[1], fcnn.Softplus)
+    # the fitted model is the engine's: fcnn's Sequential gives the same probabilities
+    np.testing.assert_allclose(fcnn.softmax(fcnn.predict(clf.model_, X)), clf.predict_proba(X),
+                               rtol=0, atol=1e-12)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from scipy.special import erf, expit, xlogy
 
-__all__ = ["ACTIVATIONS", "SGD", "Activation", "Adam", "Engine", "predict"]
+__all__ = ["ACTIVATIONS", "SGD", "Activation", "Adam", "Engine", "get_activation", "predict"]
 
 _SQRT_HALF = np.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -148,6 +148,34 @@ ACTIVATIONS: dict[str, Activation] = {
 ACTIVATIONS["sigmoid"] = ACTIVATIONS["logistic"]
 
 
+def get_activation(name: str) -> Activation:
+    """The engine's ``name``: one of the in-place functions above, or else any activation
+    registered in ``fcnn.registry.ACTIVATIONS`` (``fcnn.register_activation``), run
+    through its layer's own forward and backward (slower: the backward repeats the
+    forward), so that the estimators take every name the rest of fcnn takes."""
+    found = ACTIVATIONS.get(name)
+    if found is None:
+        from ..registry import ACTIVATIONS as REGISTERED
+
+        cls = REGISTERED[name]
+
+        def layer() -> Any:
+            act = cls()
+            act.check_finite = False  # the engine reports non-finite weights itself
+            return act
+
+        def forward(Z: np.ndarray) -> None:
+            Z[...] = layer().forward(Z)
+
+        def derivative(A: np.ndarray, Z: np.ndarray, delta: np.ndarray) -> None:
+            act = layer()
+            act.forward(Z)
+            delta[...] = act.backward(delta)
+
+        found = ACTIVATIONS[name] = Activation(forward, derivative, needs_input=True)
+    return found
+
+
 def _softmax(Z: np.ndarray) -> None:
     # scikit-learn's inplace_softmax without its temporary copy (the same numbers)
     Z -= Z.max(axis=1, keepdims=True)
@@ -172,7 +200,7 @@ def predict(
     norms: list[Any] | None = None,
 ) -> np.ndarray:
     """scikit-learn's ``_forward_pass_fast``: the output activation for ``X`` (a new array)."""
-    hidden = ACTIVATIONS[activation].forward
+    hidden = get_activation(activation).forward
     A = X
     for i in range(len(coefs)):
         A = np.asarray(A @ coefs[i])  # a sparse X gives an ndarray too
@@ -214,7 +242,7 @@ class Engine:
     ) -> None:
         self.units = list(layer_units)
         self.n_layers = len(self.units)
-        self.activation = ACTIVATIONS[activation]
+        self.activation = get_activation(activation)
         self.out_activation = _OUTPUTS[out_activation]
         self.out_name = out_activation
         self.loss_name = loss

@@ -54,9 +54,8 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
 _GATHER_BYTES = 256 * 2**20
-#: scikit-learn's hidden activations, then fcnn's.
+#: scikit-learn's hidden activations; fcnn's registered ones (fcnn.registry.ACTIVATIONS) come on top.
 SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-FCNN_ACTIVATIONS = ("leaky_relu", "elu", "gelu", "silu")
 
 
 def _dtype_options() -> list[Any]:
@@ -73,7 +72,7 @@ class _BaseMLP(BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(SKLEARN_ACTIVATIONS) | set(FCNN_ACTIVATIONS))],
+        "activation": [str],  # the names are checked in _validate_params, from the registry
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -106,8 +105,8 @@ class _BaseMLP(BaseEstimator):
     # -- parameters ------------------------------------------------------------------
     def _validate_params(self) -> None:
         constraints = dict(self._parameter_constraints)
-        extra = set(REGISTERED_ACTIVATIONS) - {"sigmoid"}
-        names = set(SKLEARN_ACTIVATIONS) | (set(FCNN_ACTIVATIONS) & (extra | set(_engine.ACTIVATIONS)))
+        # scikit-learn's four, then every activation fcnn has registered (one table for all)
+        names = set(SKLEARN_ACTIVATIONS) | (set(REGISTERED_ACTIVATIONS) - {"sigmoid"})
         constraints["activation"] = [StrOptions(names)]
         validate_parameter_constraints(
             constraints, self.get_params(deep=False), caller_name=type(self).__name__
@@ -190,7 +189,7 @@ class _BaseMLP(BaseEstimator):
             or engine.dtype != np.dtype(dtype)
             or engine.out_name != self.out_activation_
             or engine.loss_name != out_loss
-            or engine.activation is not _engine.ACTIVATIONS[self.activation]
+            or engine.activation is not _engine.get_activation(self.activation)
             or [id(n) for n in engine.norms or ()] != [id(n) for n in self._norms or ()]
         ):
             engine = Engine(

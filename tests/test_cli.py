@@ -369,9 +369,41 @@ def test_trajectory_writes_the_bowl_plot(tmp_path):
     code, stdout, _ = run_cli("trajectory", "--out", out, "--lr", "0.1", "--steps", "10")
     assert code == 0
     assert out.read_bytes()[:8] == PNG_MAGIC
-    # SGD on the bowl: point k is target + (1 - 2 lr)^k (start - target); 10 steps end at k = 9
-    x, y = 3 - 3 * 0.8**9, 5 - 5 * 0.8**9
-    assert f"last point ({x:.6g}, {y:.6g})" in stdout
+    # the lab's SGD by hand: w <- w - lr * 2 (w - target), ten steps from (0, 0)
+    w, target = np.zeros(2), np.array([3.0, 5.0])
+    for _ in range(10):
+        w = w - 0.1 * 2 * (w - target)
+    lines = stdout.splitlines()
+    assert lines[0] == f"wrote {out}: sgd on bowl from (0, 0); the minimum is (3, 5)"
+    distance = float(np.hypot(*(w - target)))
+    assert lines[1] == (f"sgd (lr 0.1): final distance to the minimum {distance:.1e} after 10 "
+                        "steps")
+
+
+def test_trajectory_compares_optimizers_as_torch_runs_them(tmp_path):
+    import torch
+
+    out = tmp_path / "paths.png"
+    code, stdout, stderr = run_cli("trajectory", "--optimizer", "sgd,momentum,adam",
+                                   "--function", "elongated", "--steps", "20", "--lr", "0.05",
+                                   "--out", out)
+    assert code == 0, stderr
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    assert stdout.splitlines()[0] == (f"wrote {out}: sgd, momentum, adam on elongated from "
+                                      "(-5, -2); the minimum is (0, 0)")
+    makers = {"sgd": lambda p: torch.optim.SGD([p], lr=0.05),
+              "momentum": lambda p: torch.optim.SGD([p], lr=0.05, momentum=0.9),
+              "adam": lambda p: torch.optim.Adam([p], lr=0.05)}
+    for name, make in makers.items():
+        w = torch.tensor([-5.0, -2.0], dtype=torch.float64, requires_grad=True)
+        optimizer = make(w)
+        for _ in range(20):
+            optimizer.zero_grad()
+            (0.1 * w[0] ** 2 + 2.0 * w[1] ** 2).backward()
+            optimizer.step()
+        distance = float(torch.linalg.norm(w.detach()))
+        assert (f"{name} (lr 0.05): final distance to the minimum {distance:.1e} after 20 steps"
+                in stdout), (name, stdout)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -420,6 +452,26 @@ def test_every_command_has_help(command):
         (["train", "--loss", "hinge"], ["--loss", "hinge"]),
         (["train", "--loss", "mse", "--epochs", "1"], ["--loss mse", "classification", "nll"]),
         (["trajectory", "--steps", "0"], ["--steps"]),
+        (["trajectory", "--optimizer", "sgd,lbfgs"], ["--optimizer", "lbfgs", "adam"]),
+        (["trajectory", "--function", "saddle"], ["--function", "rosenbrock"]),
+        (["train", "--scheduler", "linear"], ["--scheduler", "'linear'", "step:STEP_SIZE"]),
+        (["train", "--scheduler", "step:ten"], ["--scheduler", "STEP_SIZE", "'ten'"]),
+        (["train", "--scheduler", "exponential:1.5"], ["--scheduler", "GAMMA", "(0, 1]"]),
+        (["train", "--scheduler", "multistep:50,20"], ["--scheduler", "increase"]),
+        (["train", "--scheduler", "cosine:1:2"], ["--scheduler", "cosine[:ETA_MIN]"]),
+        (["train", "--metrics", "accuracy,auc"], ["--metrics", "'auc'", "f1_macro"]),
+        (["train", "--warmup", "-1"], ["--warmup"]),
+        (["train", "--warmup", "2", "--scheduler", "plateau"], ["--warmup", "plateau"]),
+        (["train", "--clip-grad-norm", "0"], ["--clip-grad-norm"]),
+        (["train", "--clip-grad-norm", "1", "--clip-grad-value", "1"], ["--clip-grad-norm",
+                                                                          "not both"]),
+        (["train", "--class-weight", "auto"], ["--class-weight", "balanced"]),
+        (["train", "--metrics", "mae", "--epochs", "1"], ["--metrics mae", "classification",
+                                                           "accuracy"]),
+        (["train", "--warmup", "5", "--epochs", "3"], ["--warmup 5", "3 epochs"]),
+        (["train", "--resume", "runs/none", "--lr", "0.1"], ["--resume", "--lr"]),
+        (["export", "model.safetensors"], ["-o"]),
+        (["export", "model.safetensors", "-o", "m.onnx", "--output", "labels"], ["--output"]),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(argv, fragments):
@@ -772,3 +824,245 @@ def test_norm_and_activation_names_come_from_the_tables(tmp_path):
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions
                  if "--activation" in a.option_strings)
     assert sorted(train.choices) == sorted(registry.ACTIVATIONS)
+
+
+# --------------------------------------------------------- schedules, clipping, weights, metrics
+
+SMALL = ("--hidden", "8", "--no-progress")  # iris, a 4-8-3 network: each run well under a second
+
+
+def png_height(path: Path) -> int:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    return int.from_bytes(data[20:24], "big")  # IHDR: width, then height
+
+
+def torch_lrs(make_scheduler, epochs: int, losses=None, steps_per_epoch: int = 0) -> list[float]:
+    """The lr of each epoch's first step, as PyTorch's scheduler sets it."""
+    import torch
+
+    param = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    optimizer = torch.optim.SGD([param], lr=0.01, momentum=0.9)
+    scheduler = make_scheduler(torch.optim.lr_scheduler, optimizer)
+    rates = []
+    for epoch in range(epochs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        if steps_per_epoch:
+            for _ in range(steps_per_epoch):
+                optimizer.step()
+                scheduler.step()
+        else:
+            optimizer.step()
+            scheduler.step(*([] if losses is None else [losses[epoch]]))
+    return rates
+
+
+def test_train_flags_are_recorded_and_the_lr_is_torchs(tmp_path, default_run):
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli("train", *SMALL, "--epochs", "12", "--optimizer", "momentum",
+                                   "--scheduler", "step:4:0.5", "--warmup", "2",
+                                   "--clip-grad-norm", "1", "--class-weight", "balanced",
+                                   "--metrics", "accuracy,f1_macro", "--out", out)
+    assert code == 0, stderr
+    assert "schedule step:4:0.5, 2 warm-up epochs, clip-grad-norm 1, class weights balanced" \
+        in stdout
+    m = json.loads((out / "metrics.json").read_text())
+    config = m["config"]
+    assert (config["scheduler"], config["warmup"], config["clip_grad_norm"]) == ("step:4:0.5", 2,
+                                                                                  1.0)
+    assert (config["class_weight"], config["metrics"]) == ("balanced", ["accuracy", "f1_macro"])
+    assert list(m["history"]) == ["loss", "accuracy", "f1_macro", "lr"]
+    expected = torch_lrs(lambda s, o: s.SequentialLR(
+        o, [s.LinearLR(o, start_factor=0.1, total_iters=2), s.StepLR(o, 4, 0.5)], [2]), 12)
+    np.testing.assert_allclose(m["history"]["lr"], expected, rtol=1e-12, atol=0)
+    assert png_height(out / "loss.png") > png_height(default_run["dir"] / "loss.png")  # lr panel
+    assert "checkpoint" in m["files"] and (out / "checkpoint.safetensors").is_file()
+
+
+@pytest.mark.parametrize(("spec", "make", "per_step"), [
+    ("cosine:0.001", lambda s, o: s.CosineAnnealingLR(o, T_max=8, eta_min=0.001), False),
+    ("multistep:2,5:0.3", lambda s, o: s.MultiStepLR(o, [2, 5], 0.3), False),
+    ("exponential:0.8", lambda s, o: s.ExponentialLR(o, 0.8), False),
+    ("warmrestarts:3:2", lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2), False),
+    ("onecycle", lambda s, o: s.OneCycleLR(o, max_lr=0.01, epochs=8, steps_per_epoch=4), True),
+    ("plateau:1:0.5", lambda s, o: s.ReduceLROnPlateau(o, patience=1, factor=0.5), False),
+])
+def test_each_schedule_follows_torch(spec, make, per_step, tmp_path):
+    out = tmp_path / "run"
+    code, _, stderr = run_cli("train", *SMALL, "--epochs", "8", "--optimizer", "momentum",
+                              "--lr", "0.01", "--scheduler", spec, "--out", out)
+    assert code == 0, stderr
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    # plateau without early stopping watches the training loss, as logged
+    losses = history["loss"] if spec.startswith("plateau") else None
+    expected = torch_lrs(make, 8, losses, steps_per_epoch=4 if per_step else 0)  # 120 rows / 32
+    np.testing.assert_allclose(history["lr"], expected, rtol=1e-12, atol=0)
+
+
+# --------------------------------------------------------------------------- resume
+
+RESUMABLE = (*SMALL, "--optimizer", "adam", "--lr", "0.01", "--scheduler", "step:3:0.5",
+             "--dtype", "float64")
+
+
+def assert_same_runs(a: Path, b: Path) -> None:
+    from safetensors.numpy import load_file
+
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert sorted(wa) == sorted(wb)
+    for key in wa:
+        np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)  # bit for bit
+    ha = json.loads((a / "metrics.json").read_text())["history"]
+    hb = json.loads((b / "metrics.json").read_text())["history"]
+    assert ha == hb
+
+
+def test_resume_continues_to_the_same_bits(tmp_path):
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    assert run_cli("train", *RESUMABLE, "--epochs", "10", "--out", whole)[0] == 0
+    assert run_cli("train", *RESUMABLE, "--epochs", "5", "--out", halves)[0] == 0
+    code, stdout, stderr = run_cli("train", "--resume", halves, "--epochs", "10", "--no-progress")
+    assert code == 0, stderr
+    assert f"resuming {halves} from epoch 5 to 10" in stdout
+    assert_same_runs(whole, halves)
+    m = json.loads((halves / "metrics.json").read_text())
+    assert m["epochs_run"] == 10 and m["config"]["scheduler"] == "step:3:0.5"
+    # already there: refused, nothing changed
+    before = (halves / "model.safetensors").read_bytes()
+    code, _, stderr = run_cli("train", "--resume", halves, "--epochs", "10")
+    assert_one_line_error(code, stderr, "--epochs 10", "already at epoch 10")
+    assert (halves / "model.safetensors").read_bytes() == before
+
+
+def test_resume_after_a_real_ctrl_c(tmp_path):
+    import signal
+    import time
+
+    epochs, flags = "3000", (*RESUMABLE, "--checkpoint-every", "0.2")
+    reference = tmp_path / "reference"
+    assert run_cli("train", *flags, "--epochs", epochs, "--out", reference)[0] == 0
+    run_dir = tmp_path / "interrupted"
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    process = subprocess.Popen([sys.executable, "-m", "fcnn", "train", *flags, "--epochs", epochs,
+                                "--out", str(run_dir)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "checkpoint.safetensors").exists() and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, (stdout, stderr)
+    assert f"continue with: fcnn train --resume {run_dir} --epochs {epochs}" in stdout
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert m["interrupted"] is True and m["epochs_run"] < int(epochs)
+    code, _, stderr = run_cli("train", "--resume", run_dir, "--epochs", epochs, "--no-progress")
+    assert code == 0, stderr
+    assert_same_runs(reference, run_dir)
+
+
+def test_resume_refusals_are_one_line_and_change_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    assert run_cli("train", *SMALL, "--epochs", "2", "--scheduler", "cosine", "--out",
+                   run_dir)[0] == 0
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "checkpoint.safetensors").write_bytes(
+        (run_dir / "checkpoint.safetensors").read_bytes()[:-50])
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    fcnn.save(fcnn.mlp([4, 3]), plain / "checkpoint.safetensors")
+    cases = [
+        ([tmp_path / "none", "--epochs", "3"], ["--resume", "no such run folder"]),
+        ([run_dir / "metrics.json", "--epochs", "3"], ["--resume", "not a folder"]),
+        ([tmp_path, "--epochs", "3"], ["--resume", "no checkpoint.safetensors"]),
+        ([corrupt, "--epochs", "3"], ["--resume", "unreadable"]),
+        ([plain, "--epochs", "3"], ["--resume", "no run configuration"]),
+        ([run_dir], ["--resume", "--epochs N", "epoch 2"]),
+        ([run_dir, "--epochs", "4"], ["--epochs 4", "cosine", "2 epochs"]),
+        ([run_dir, "--epochs", "4", "--hidden", "5"], ["--resume", "--hidden"]),
+    ]
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    for argv, fragments in cases:
+        code, _, stderr = run_cli("train", "--resume", *argv)
+        assert_one_line_error(code, stderr, *fragments)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+# ------------------------------------------------------------- export, BatchNorm, multilabel
+
+
+def test_exported_onnx_predicts_what_fcnn_predict_does(tmp_path):
+    import onnxruntime
+
+    out = tmp_path / "run"
+    assert run_cli("train", *SMALL, "--epochs", "30", "--standardize", "--out", out)[0] == 0
+    model, onnx_file = out / "model.safetensors", tmp_path / "model.onnx"
+    code, stdout, stderr = run_cli("export", model, "-o", onnx_file, "--output", "both")
+    assert code == 0, stderr
+    assert stdout.startswith(f"wrote {onnx_file} (ONNX opset")
+    iris_csv = write_iris_csv(tmp_path / "iris.csv")
+    code, predicted, stderr = run_cli("predict", model, iris_csv)
+    assert code == 0, stderr
+    rows = read_csv(predicted)
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    X = load_dataset("iris").X.astype(np.float64)
+    feeds = {name: X.astype(np.float32) if "float)" in session.get_inputs()[0].type else X}
+    results = dict(zip((o.name for o in session.get_outputs()), session.run(None, feeds)))
+    logits = np.asarray(results["logits"], dtype=np.float64)
+    assert [IRIS_CLASSES[k] for k in logits.argmax(axis=1)] == [r["prediction"] for r in rows]
+    proba = np.array([[float(r[f"p_{c}"]) for c in IRIS_CLASSES] for r in rows])
+    np.testing.assert_allclose(softmax_rows(logits), proba, atol=1e-6)
+    torch_file = tmp_path / "torch.safetensors"
+    assert run_cli("export", model, "-o", torch_file)[0] == 0
+    code, _, stderr = run_cli("export", model, "-o", tmp_path / "model.bin")
+    assert_one_line_error(code, stderr, "-o", "--format")
+    code, _, stderr = run_cli("export", tmp_path / "none.safetensors", "-o", onnx_file)
+    assert_one_line_error(code, stderr, "none.safetensors")
+
+
+def test_batchnorm_never_trains_on_a_one_row_batch(tmp_path):
+    import torch
+
+    # PyTorch refuses a one-row training batch for BatchNorm1d too
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        torch.nn.BatchNorm1d(3).train()(torch.zeros(1, 3))
+    out = tmp_path / "run"
+    # 120 training rows in batches of 17 would leave a last batch of one row
+    code, stdout, stderr = run_cli("train", *SMALL, "--norm", "batch", "--batch-size", "17",
+                                   "--epochs", "2", "--out", out)
+    assert code == 0, stderr
+    assert "batch size 18, not 17" in stdout and "BatchNorm1d" in stdout
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert config["batch_size"] == 18 and 120 % 18 != 1
+
+
+def test_predict_a_multilabel_model(tmp_path):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 2] > 0]).astype(int)
+    with pytest.warns(ConvergenceWarning):
+        clf = MLPClassifier(hidden_layer_sizes=(6,), max_iter=50, random_state=0).fit(X, Y)
+    model = fcnn.from_sklearn(clf)
+    assert model.metadata["task"] == "multilabel"
+    path = tmp_path / "multilabel.safetensors"
+    fcnn.save(model, path, **model.metadata)
+    table = tmp_path / "rows.csv"
+    table.write_text("a,b,c\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X))
+    code, stdout, stderr = run_cli("predict", path, table)
+    assert code == 0, stderr
+    rows = read_csv(stdout)
+    labels = [str(c) for c in model.metadata["classes"]]
+    assert list(rows[0]) == [*labels, *(f"p_{c}" for c in labels)]
+    np.testing.assert_array_equal([[int(r[c]) for c in labels] for r in rows], clf.predict(X))
+    np.testing.assert_allclose([[float(r[f"p_{c}"]) for c in labels] for r in rows],
+                               clf.predict_proba(X), atol=1e-6)
+    code, stdout, _ = run_cli("summary", path)
+    assert code == 0 and "task: multilabel" in stdout

@@ -700,6 +700,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _user_input():
         if not Path(args.model).exists():
             raise CliError(f"{args.model}: no such model file")
+        suffix = Path(args.out).suffix.lower()
+        if args.format is None and suffix not in (".onnx", ".safetensors", ".pt", ".pth"):
+            raise CliError(f"-o {args.out}: cannot tell the format from the file name; name it "
+                           "*.onnx or *.safetensors, or pass --format onnx|torch")
         line = cli_export(args.model, args.out, format=args.format, output=args.output,
                           opset=args.opset)
     print(line)

@@ -154,6 +154,7 @@ class Settings:
     early_stopping: int
     sizes: list[int] = field(default_factory=list)
     chosen: list[str] = field(default_factory=list)  # "name value (why)" of each default used
+    adjusted: list[str] = field(default_factory=list)  # settings the run had to change, and why
 
 
 @dataclass(repr=False)
@@ -434,14 +435,16 @@ def _settings(config: RunConfig, dataset: Any, split: dict[str, Any]) -> Setting
     n_fit = n_train - (math.ceil(VALIDATION_FRACTION * n_train) if patience else 0)
     if values["batch_size"] > n_fit:
         values["batch_size"] = max(1, n_fit)
+    adjusted: list[str] = []
     if config.norm == "batch":
-        _batchnorm_batch_size(values, n_fit, chosen)
+        _batchnorm_batch_size(values, n_fit, adjusted)
     n_out = dataset.n_classes if task == "classification" else 1
     sizes = [dataset.n_features, *values["hidden"], n_out]
-    return Settings(profile=profile, task=task, chosen=chosen, sizes=sizes, **values)
+    return Settings(profile=profile, task=task, chosen=chosen, adjusted=adjusted, sizes=sizes,
+                    **values)
 
 
-def _batchnorm_batch_size(values: dict[str, Any], n_fit: int, chosen: list[str]) -> None:
+def _batchnorm_batch_size(values: dict[str, Any], n_fit: int, adjusted: list[str]) -> None:
     """BatchNorm1d cannot train on a batch of one row (PyTorch refuses it too): when the
     last batch of an epoch would hold exactly one, the batch size grows until it does not."""
     if n_fit < 2:
@@ -453,8 +456,8 @@ def _batchnorm_batch_size(values: dict[str, Any], n_fit: int, chosen: list[str])
     while n_fit % new == 1:
         new += 1
     values["batch_size"] = new
-    chosen.append(f"batch-size {new} (batch {size} would leave a last batch of 1 of the "
-                  f"{n_fit} training rows, which BatchNorm1d cannot train on)")
+    adjusted.append(f"batch size {new}, not {size}: batches of {size} would leave a last batch "
+                    f"of 1 of the {n_fit} training rows, and BatchNorm1d cannot train on one row")
 
 
 def _tabular_defaults(config: RunConfig, task: str, n_train: int,
@@ -571,6 +574,8 @@ def _announce(dataset: Any, settings: Settings, config: RunConfig, parts: dict[s
         + f" / {len(rows['test'])} test" + (", standardized" if settings.standardize else ""))
     if settings.profile == "tabular" and settings.chosen:
         say("defaults for a table (flags override): " + "; ".join(settings.chosen))
+    for note in settings.adjusted:
+        say(f"note: {note}")
     sizes = settings.sizes
     n_params = sum(p.size for p in model.parameters())
     stop = (f", early stopping (patience {settings.early_stopping})"
@@ -990,7 +995,8 @@ def config_record(config: RunConfig, settings: Settings) -> dict[str, Any]:
     record = dataclasses.asdict(config)
     record["drop"] = list(config.drop)
     used = dataclasses.asdict(settings)
-    record.update({k: v for k, v in used.items() if k != "chosen"})
+    record.update({k: v for k, v in used.items() if k not in ("chosen", "adjusted")})
+    record["adjusted"] = settings.adjusted
     record["defaults_chosen"] = settings.chosen
     record["validation_fraction"] = VALIDATION_FRACTION if settings.early_stopping else None
     return record

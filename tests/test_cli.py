@@ -412,12 +412,13 @@ def test_trajectory_compares_optimizers_as_torch_runs_them(tmp_path):
 def test_no_command_prints_help():
     code, stdout, _ = run_cli()
     assert code == 0
-    for command in ("train", "evaluate", "predict", "summary", "gradcheck", "trajectory"):
+    for command in ("train", "evaluate", "predict", "summary", "export", "gradcheck",
+                    "trajectory"):
         assert command in stdout
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary", "gradcheck",
-                                     "trajectory"])
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary", "export",
+                                     "gradcheck", "trajectory"])
 def test_every_command_has_help(command):
     code, stdout, stderr = run_cli(command, "--help")
     assert code == 0, stderr
@@ -864,8 +865,8 @@ def test_train_flags_are_recorded_and_the_lr_is_torchs(tmp_path, default_run):
                                    "--clip-grad-norm", "1", "--class-weight", "balanced",
                                    "--metrics", "accuracy,f1_macro", "--out", out)
     assert code == 0, stderr
-    assert "schedule step:4:0.5, 2 warm-up epochs, clip-grad-norm 1, class weights balanced" \
-        in stdout
+    assert ("schedule: 2 warm-up epochs, then step:4:0.5, clip-grad-norm 1, class weights "
+            "balanced") in stdout
     m = json.loads((out / "metrics.json").read_text())
     config = m["config"]
     assert (config["scheduler"], config["warmup"], config["clip_grad_norm"]) == ("step:4:0.5", 2,

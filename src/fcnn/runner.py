@@ -322,7 +322,7 @@ def run(config: RunConfig | None = None, /, *, log: Callable[[str], None] | None
     if saved_epochs is not None:
         _check_resumable(config, settings, saved_epochs)
         say(f"resuming {config.resume} from epoch {saved_epochs['epoch']} to {settings.epochs}")
-    _announce(dataset, settings, config, parts, model, described, say)
+    _announce(dataset, settings, config, parts, model, described, say, schedule["describe"])
     folder, created = _prepare_folder(config.out, dataset.name) if config.write else (None, False)
     try:
         history = _train(model, loss, optimizer, parts, settings, config, schedule, folder)
@@ -564,7 +564,8 @@ def _build(dataset: Any, settings: Settings, config: RunConfig,
 
 
 def _announce(dataset: Any, settings: Settings, config: RunConfig, parts: dict[str, Any],
-              model: Any, optimizer: str, say: Callable[[str], None]) -> None:
+              model: Any, optimizer: str, say: Callable[[str], None],
+              schedule: str | None = None) -> None:
     rows = parts["rows"]
     kind = (f"{dataset.n_classes} classes" if settings.task == "classification"
             else "regression")
@@ -582,8 +583,7 @@ def _announce(dataset: Any, settings: Settings, config: RunConfig, parts: dict[s
             if settings.early_stopping else "")
     extras = "".join(
         f", {text}" for text in (
-            f"schedule {config.scheduler}" if config.scheduler else "",
-            f"{config.warmup} warm-up epochs" if config.warmup else "",
+            f"schedule: {schedule}" if schedule else "",
             f"clip-grad-norm {config.clip_grad_norm:g}" if config.clip_grad_norm else "",
             f"clip-grad-value {config.clip_grad_value:g}" if config.clip_grad_value else "",
             f"class weights {config.class_weight}" if config.class_weight else "") if text)

@@ -309,7 +309,7 @@ class Linear(Layer):
                 X.shape[0], self.out_features)):
             dLdy = self._check_grad(dLdy, X)
         self.weight.add_grad(np.matmul, X.T, dLdy)  # dL/dW = X.T @ dLdy
-        self.bias.add_grad(np.add.reduce, dLdy, axis=0)  # dL/db = dLdy summed over the batch
+        self.bias.add_grad(np.add.reduce, dLdy, 0)  # dL/db = dLdy summed over the batch (axis 0)
         return dLdy
 
     def get_config(self) -> dict[str, Any]:

@@ -321,7 +321,7 @@ class LayerNorm(_Norm):
         if self.weight is not None:
             self.weight.add_grad(np.einsum, "ij,ij->j", dLdy, xhat)  # sum over the batch of dLdy * xhat
             if self.bias is not None:
-                self.bias.add_grad(np.add.reduce, dLdy, axis=0)
+                self.bias.add_grad(np.add.reduce, dLdy, 0)
             dxhat = dLdy * self.weight._weights
         else:
             dxhat = dLdy

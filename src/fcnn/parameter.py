@@ -82,20 +82,22 @@ class Parameter:
     def size(self) -> int:
         return self._weights.size
 
-    def add_grad(self, compute: Any, *args: Any, **kwargs: Any) -> None:
-        """Add ``compute(*args, **kwargs)`` into ``grad``: the one place that knows
-        whether a backward pass writes or adds.
+    def add_grad(self, compute: Any, *args: Any) -> None:
+        """Add ``compute(*args)`` into ``grad``: the one place that knows whether a
+        backward pass writes or adds.
 
         ``compute`` is a NumPy function with an ``out=`` argument (``np.matmul``,
-        ``np.add.reduce``, ...). After ``zero_grad(set_to_none=True)`` it writes
-        straight into ``grad`` (no temporary, no pass over zeros); otherwise the
-        result is added, so two backward passes accumulate as in PyTorch.
+        ``np.add.reduce`` with the axis passed positionally, ...). After
+        ``zero_grad(set_to_none=True)`` it writes straight into ``grad`` (no temporary, no
+        pass over zeros); otherwise the result is added, so two backward passes accumulate
+        as in PyTorch. (Positional arguments only: this runs for every parameter of every
+        step, and keyword packing costs a measurable share of a small step.)
         """
         if self._grad_is_none:
-            compute(*args, out=self._grad, **kwargs)
+            compute(*args, out=self._grad)
             self._grad_is_none = False
         else:
-            self._grad += compute(*args, **kwargs)
+            self._grad += compute(*args)
 
     def zero_grad(self, set_to_none: bool = False) -> None:
         """Set the gradient to zero, in place.

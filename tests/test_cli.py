@@ -1067,3 +1067,19 @@ def test_predict_a_multilabel_model(tmp_path):
                                clf.predict_proba(X), atol=1e-6)
     code, stdout, _ = run_cli("summary", path)
     assert code == 0 and "task: multilabel" in stdout
+
+
+def test_export_without_the_onnx_extra_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
+    import sys
+
+    import fcnn
+    from fcnn.cli import main
+
+    model_path = tmp_path / "m.safetensors"
+    fcnn.save(fcnn.mlp([4, 3], rng=0), model_path)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now fails as if not installed
+    code = main(["export", str(model_path), "-o", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == "fcnn: error: fcnn.export_onnx needs the onnx package: pip install 'fcnn[onnx]'"
+    assert not (tmp_path / "m.onnx").exists()

@@ -396,6 +396,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, FcnnError) as exc:
         _error(str(exc))
         return 2
+    except ImportError as exc:
+        # an optional extra that is not installed (`fcnn export` without onnx, say): one
+        # line saying what to install, not a traceback
+        missing = exc if isinstance(exc, ModuleNotFoundError) else exc.__cause__
+        if not isinstance(missing, ModuleNotFoundError):
+            raise
+        _error(str(exc) if exc is not missing else
+               f"this needs the {missing.name!r} package, which is not installed: pip install "
+               f"{missing.name}")
+        return 2
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -114,39 +114,33 @@ def _scheduler_spec(text: str) -> str:
     return text.strip()
 
 
+def _comma_names(text: str, known: Sequence[str], kind: str, twice: str = "") -> list[str]:
+    """``a,b,c`` -> ``["a", "b", "c"]``, each one of ``known`` and given once."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected {kind} names separated by commas, from "
+                                         f"{', '.join(known)}; got {text!r}")
+    for name in names:
+        if name not in known:
+            raise argparse.ArgumentTypeError(f"unknown {kind} {name!r}; choose from "
+                                             f"{', '.join(known)}")
+        if names.count(name) > 1:
+            raise argparse.ArgumentTypeError(f"{name!r} is given twice{twice}")
+    return names
+
+
 def _metric_names(text: str) -> tuple[str, ...]:
     """``--metrics accuracy,f1_macro``: names from fcnn.metrics."""
     from .metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
-    known = [*CLASSIFICATION_METRICS, *REGRESSION_METRICS]
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected metric names separated by commas, from "
-                                         f"{', '.join(known)}; got {text!r}")
-    for name in names:
-        if name not in known:
-            raise argparse.ArgumentTypeError(f"unknown metric {name!r}; choose from "
-                                             f"{', '.join(known)}")
-        if names.count(name) > 1:
-            raise argparse.ArgumentTypeError(f"{name!r} is given twice")
-    return names
+    return tuple(_comma_names(text, [*CLASSIFICATION_METRICS, *REGRESSION_METRICS], "metric"))
 
 
 def _trajectory_optimizers(text: str) -> list[str]:
     """``--optimizer sgd,adam``: names from fcnn.trajectory.OPTIMIZERS, each once."""
     from .trajectory import OPTIMIZERS
 
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected optimizer names separated by commas, from "
-                                         f"{', '.join(OPTIMIZERS)}; got {text!r}")
-    for name in names:
-        if name not in OPTIMIZERS:
-            raise argparse.ArgumentTypeError(f"unknown optimizer {name!r}; choose from "
-                                             f"{', '.join(OPTIMIZERS)}")
-        if names.count(name) > 1:
-            raise argparse.ArgumentTypeError(f"{name!r} is given twice (each draws one path)")
-    return names
+    return _comma_names(text, list(OPTIMIZERS), "optimizer", " (each draws one path)")
 
 
 def _separator(text: str) -> str:

@@ -151,7 +151,7 @@ class _BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
-        engine = self._engine(layer_units, X.dtype)
+        engine = self._engine(layer_units, X)
         if y.dtype != X.dtype and not is_classifier(self):
             y = y.astype(X.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -179,10 +179,19 @@ class _BaseMLP(BaseEstimator):
     def _apply_class_weight(self, sample_weight: Any, y_raw: Any, X: Any, incremental: bool) -> Any:
         return sample_weight
 
-    def _engine(self, layer_units: list[int], dtype: Any) -> Engine:
+    def _engine(self, layer_units: list[int], X: Any) -> Engine:
         """The engine for these sizes, holding ``coefs_``/``intercepts_`` as its views."""
         engine = getattr(self, "_engine_", None)
         out_loss = self._loss_name()
+        # the stochastic solvers keep hidden layers' weights as (fan_out, fan_in), where
+        # BLAS computes their gradients faster (Engine's docstring); lbfgs and a sparse X's
+        # first layer keep scikit-learn's layout
+        dtype = X.dtype
+        transposed = [
+            self.solver in _STOCHASTIC_SOLVERS and i < len(layer_units) - 2
+            and (i > 0 or not sp.issparse(X))
+            for i in range(len(layer_units) - 1)
+        ]
         if (
             engine is None
             or engine.units != layer_units
@@ -191,10 +200,11 @@ class _BaseMLP(BaseEstimator):
             or engine.loss_name != out_loss
             or engine.activation is not _engine.get_activation(self.activation)
             or [id(n) for n in engine.norms or ()] != [id(n) for n in self._norms or ()]
+            or engine.transposed != transposed
         ):
             engine = Engine(
                 layer_units, self.activation, self.out_activation_, out_loss, self.alpha, dtype,
-                norms=self._norms,
+                norms=self._norms, transposed=transposed,
             )
         engine.alpha = float(self.alpha)
         if engine.dropout != float(self.dropout):

@@ -48,16 +48,6 @@ def iris() -> tuple[np.ndarray, np.ndarray]:
     return StandardScaler().fit_transform(X), y
 
 
-# Dropout draws one mask per row: a row repeated k times gets k masks, the same row
-# with sample_weight=k one mask, so the two fits differ by design. Every other
-# check passes for the dropout configuration, and every check for all the others.
-_DROPOUT_REASON = "dropout: a repeated row gets a fresh mask per copy, a weighted row one mask"
-_DROPOUT_FAILURES = {
-    "check_sample_weight_equivalence_on_dense_data": _DROPOUT_REASON,
-    "check_sample_weight_equivalence_on_sparse_data": _DROPOUT_REASON,
-}
-
-
 @parametrize_with_checks(
     [
         MLPClassifier(**SMALL),
@@ -68,7 +58,6 @@ _DROPOUT_FAILURES = {
         MLPRegressor(**SMALL, activation="gelu", norm="layer", batch_size=32),
         MLPClassifier(**SMALL, activation="silu", batch_size=32),
     ],
-    expected_failed_checks=lambda estimator: _DROPOUT_FAILURES if estimator.dropout else {},
 )
 def test_sklearn_estimator_checks(estimator, check) -> None:
     check(estimator)
@@ -220,6 +209,66 @@ def test_dropout_is_repeatable_and_off_in_prediction(iris) -> None:
     assert a.loss_curve_ != plain.loss_curve_
     assert_array_equal(a.predict_proba(X), a.predict_proba(X))
     assert a.score(X, y) > 0.9
+
+
+def test_dropout_masks_follow_the_row_so_weights_equal_repeats() -> None:
+    # a row weighted k trains as k copies of it, weight 0 as no row, with dropout on:
+    # the masks are drawn from each row's values, not from its position in the data
+    rng = np.random.RandomState(3)
+    X, y = rng.rand(24, 5), np.arange(24) % 3
+    sw = rng.randint(0, 4, size=24)
+    params = {"hidden_layer_sizes": (12, 7), "dropout": 0.4,
+              "max_iter": 40, "random_state": 1, "solver": "sgd", "learning_rate_init": 0.05}
+    repeated = MLPClassifier(**params).fit(X.repeat(sw, axis=0), y.repeat(sw))
+    weighted = MLPClassifier(**params).fit(X, y, sample_weight=sw)
+    assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-9, atol=1e-12)
+    plain = MLPClassifier(**{**params, "dropout": 0.0}).fit(X, y, sample_weight=sw)
+    assert not np.allclose(plain.predict_proba(X), weighted.predict_proba(X), atol=1e-4)
+    # the same rows dense or sparse get the same masks, so the same model
+    sparse = MLPClassifier(**params).fit(sp.csr_matrix(X), y, sample_weight=sw)
+    assert_allclose(sparse.predict_proba(X), weighted.predict_proba(X), rtol=1e-9, atol=1e-12)
+
+
+def test_dropout_masks_keep_the_right_share_and_change_every_epoch() -> None:
+    from fcnn.estimators import _engine
+
+    X = np.random.default_rng(0).standard_normal((4000, 6))
+    engine = Engine([6, 50, 2], "relu", "softmax", "log_loss", 0.0, np.float64, dropout=0.3)
+    engine._buffers(4000)
+    A = np.ones((4000, 50))
+    keys = _engine.row_keys(X, seed=5)
+    assert len(np.unique(keys)) == 4000
+    engine.dropout_keys = keys
+    first = engine._drop(0, A, 4000).copy()
+    kept = first > 0
+    assert abs(kept.mean() - 0.7) < 0.01  # 200,000 draws: 5 standard deviations is 0.005
+    assert set(np.unique(first)) == {0.0, 1 / 0.7}
+    # per unit and per row the share is right too: no column or row is always kept
+    assert abs(kept.mean(axis=0) - 0.7).max() < 0.05
+    assert 0 < kept.mean(axis=1).min() and kept.mean(axis=1).max() < 1
+    # an identical row has an identical key; a shifted epoch key, a fresh mask
+    assert _engine.row_keys(X[[7, 7]], seed=5)[0] == keys[7]
+    engine.dropout_keys = _engine._mix(keys ^ np.uint64(12345))
+    again = engine._drop(0, A, 4000) > 0
+    assert abs((again == kept).mean() - (0.7**2 + 0.3**2)) < 0.01  # independent masks
+
+
+def test_dropout_fits_repeat_and_partial_fits_move_on(iris) -> None:
+    X, y = iris
+    params = {**SMALL, "dropout": 0.3, "max_iter": 5}
+    a = MLPClassifier(**params).fit(X, y)
+    first = a.loss_curve_.copy()
+    a.fit(X, y)  # a refit starts over: the same masks, the same model
+    assert a.loss_curve_ == first
+    b = MLPClassifier(**params)
+    losses = [b.partial_fit(X, y, classes=[0, 1, 2]).loss_ for _ in range(3)]
+    c = MLPClassifier(**params)
+    c.partial_fit(X, y, classes=[0, 1, 2])
+    # a second partial_fit on the same data draws new masks (the epoch counts on)
+    d = copy.deepcopy(c)
+    d._dropout_epochs = 0
+    assert c.partial_fit(X, y).loss_ != d.partial_fit(X, y).loss_
+    assert len(set(losses)) == 3
 
 
 @pytest.mark.parametrize("norm", ["batch", "layer"])

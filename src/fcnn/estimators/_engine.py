@@ -209,6 +209,48 @@ _OUTPUTS: dict[str, Callable[[np.ndarray], Any]] = {
 }
 
 
+# -- dropout masks keyed by the sample ------------------------------------------------
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64's multipliers
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer, in place on a uint64 array (wrapping arithmetic)."""
+    z ^= z >> np.uint64(30)
+    z *= _MIX1
+    z ^= z >> np.uint64(27)
+    z *= _MIX2
+    z ^= z >> np.uint64(31)
+    return z
+
+
+def row_keys(X: Any, seed: int) -> np.ndarray:
+    """A 64-bit key per row of ``X`` that depends only on the row's values.
+
+    Dropout draws each row's masks from its key (``Engine.dropout_keys``), so
+    identical rows get identical masks wherever they sit: a row repeated k
+    times then trains exactly as the row once with ``sample_weight=k``, and a
+    row of weight 0 exactly as no row, which is what ``sample_weight`` means
+    (scikit-learn checks it). Distinct rows get independent masks. The key is
+    a wrapping sum over the row's entries of their bits times a per-column odd
+    constant, mixed: a sparse row and its dense copy get the same key (zeros
+    add nothing).
+    """
+    rng = np.random.default_rng(seed)
+    d = X.shape[1]
+    columns = rng.integers(0, 2**63, size=d, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    bits = np.uint64 if X.dtype.itemsize == 8 else np.uint32
+    if isinstance(X, np.ndarray):
+        V = np.ascontiguousarray(X).view(bits).astype(np.uint64, copy=False)
+        keys = (V * columns).sum(axis=1, dtype=np.uint64)
+    else:  # CSR: the same sum over the stored entries, by prefix sums
+        X = X.tocsr()
+        data = np.ascontiguousarray(X.data).view(bits).astype(np.uint64)
+        terms = np.concatenate(([np.uint64(0)], np.cumsum(data * columns[X.indices], dtype=np.uint64)))
+        keys = terms[X.indptr[1:]] - terms[X.indptr[:-1]]
+    return _mix(keys + np.uint64(rng.integers(0, 2**63)))
+
+
 def predict(
     X: Any,
     coefs: list[np.ndarray],
@@ -262,7 +304,6 @@ class Engine:
         alpha: float,
         dtype: Any,
         dropout: float = 0.0,
-        dropout_rng: np.random.Generator | None = None,
         norms: list[Any] | None = None,
         transposed: list[bool] | None = None,
     ) -> None:
@@ -275,7 +316,9 @@ class Engine:
         self.alpha = float(alpha)
         self.dtype = np.dtype(dtype)
         self.dropout = float(dropout)
-        self.dropout_rng = dropout_rng
+        #: uint64 per row of the batch being trained (set by the caller before each
+        #: ``backprop`` with dropout): the row's key mixed with the epoch
+        self.dropout_keys: np.ndarray | None = None
         shapes = list(zip(self.units[:-1], self.units[1:], strict=True))
         self.transposed = list(transposed) if transposed else [False] * len(shapes)
         total = sum(a * b for a, b in shapes) + sum(self.units[1:])
@@ -343,6 +386,8 @@ class Engine:
         self._inputs = [np.empty((n, u), dtype=dt) if needs else None for u in units[1:-1]]
         self._masks: list[Any] = [None] * (len(units) - 2)
         self._dropped = [np.empty((n, u), dtype=dt) if self.dropout else None for u in units[1:-1]]
+        salt = np.random.default_rng(len(units))
+        self._unit_keys = [salt.integers(0, 2**63, size=u, dtype=np.uint64) for u in units[1:-1]]
         self._scratch = np.empty(self._flat_coefs.size, dtype=dt)
         self._ones = np.ones(n, dtype=dt)  # column sums (bias gradients) through BLAS
         self._n_buffer = n
@@ -377,7 +422,11 @@ class Engine:
 
     def _drop(self, i: int, A: np.ndarray, n: int) -> np.ndarray:
         keep = 1.0 - self.dropout
-        mask = self.dropout_rng.random((n, A.shape[1]), dtype=self.dtype) < keep
+        # unit j of layer i keeps row r where a hash of (row key, layer, unit) falls
+        # below keep * 2**64: the same row gets the same mask, distinct rows independent ones
+        units = self._unit_keys[i]
+        z = np.bitwise_xor(self.dropout_keys[:n, None], units)
+        mask = _mix(z) < np.uint64(min(int(keep * 2.0**64), 2**64 - 1))
         scaled = mask.astype(self.dtype)
         scaled /= keep
         self._masks[i] = scaled

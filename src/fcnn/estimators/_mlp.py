@@ -224,6 +224,7 @@ class _BaseMLP(BaseEstimator):
     def _initialize(self, y: np.ndarray, layer_units: list[int], dtype: Any) -> None:
         self.n_iter_ = 0
         self.t_ = 0
+        self._dropout_epochs = 0
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
         if not is_classifier(self):
@@ -408,7 +409,9 @@ class _BaseMLP(BaseEstimator):
         bar = self._bar()
         backprop, update = engine.backprop, optimizer.update_params
         if self.dropout:
-            engine.dropout_rng = np.random.default_rng(self._random_state.randint(2**31))
+            # masks keyed by each row's values and the epoch (Engine.dropout_keys): a row
+            # weighted k trains exactly as k copies of it
+            keys_train = _engine.row_keys(X_train, self._random_state.randint(2**31))
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -429,6 +432,12 @@ class _BaseMLP(BaseEstimator):
                         Ye = Y_train.take(sample_idx, axis=0, mode="clip")
                         Le = None if Le is None else Le.take(sample_idx, mode="clip")
                         We = None if We is None else We.take(sample_idx, mode="clip")
+                if self.dropout:
+                    # a fresh mask per epoch, counted across partial_fit calls
+                    self._dropout_epochs = getattr(self, "_dropout_epochs", 0) + 1
+                    keys_epoch = keys_train.take(sample_idx) if self.shuffle else keys_train.copy()
+                    keys_epoch ^= np.uint64(self._dropout_epochs * int(_engine._MIX2) % 2**64)
+                    _engine._mix(keys_epoch)
                 accumulated_loss = 0.0
                 for start in starts:
                     stop = min(start + batch_size, n_samples)
@@ -443,6 +452,8 @@ class _BaseMLP(BaseEstimator):
                         Y_batch = Ye[start:stop]
                         lab = None if Le is None else Le[start:stop]
                         sw = None if We is None else We[start:stop]
+                    if self.dropout:
+                        engine.dropout_keys = keys_epoch[start:stop]
                     batch_loss = backprop(X_batch, Y_batch, lab, sw)
                     accumulated_loss += batch_loss * (stop - start)
                     update(params, engine.grad)

@@ -570,14 +570,79 @@ class Engine:
 
 #: Elements per slice of the optimizers' element-wise passes: a dozen passes over
 #: a slice that stays in cache instead of over the whole buffer from memory.
-_CHUNK = 32768
+_CHUNK = 65536
+#: Parameters from which an update is split over two threads (NumPy's element-wise
+#: loops release the GIL): W3's 668,000 float64 parameters take 1.9 ms instead of
+#: 2.9 ms a step. Smaller buffers are not worth a thread hand-off.
+_PARALLEL_MIN = 4 * _CHUNK
 
 
 def _chunks(size: int) -> list[slice]:
     return [slice(start, min(start + _CHUNK, size)) for start in range(0, max(size, 1), _CHUNK)]
 
 
-class SGD:
+def update_pool(size: int) -> Any:
+    """A one-thread executor for updates of ``size`` parameters, or None.
+
+    None for small buffers, on one CPU, or where the BLAS has been limited to one
+    thread (``threadpoolctl.threadpool_limits(1)``, ``OPENBLAS_NUM_THREADS=1``): a
+    user who asked for one thread gets one. The caller shuts it down after the fit.
+    """
+    if size < _PARALLEL_MIN:
+        return None
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return None
+    from threadpoolctl import threadpool_info
+
+    if any(pool.get("user_api") == "blas" and pool.get("num_threads", 2) < 2
+           for pool in threadpool_info()):
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fcnn-update")
+
+
+class _ChunkedUpdate:
+    """The slices, scratch buffers and optional second thread of an in-place update."""
+
+    _scratch_names = ("_tmp", "_tmp2")
+    #: set by the estimator for a fit (``update_pool``); None runs in this thread only
+    pool: Any = None
+
+    def reattach(self, params: np.ndarray) -> None:
+        """Scratch buffers for ``params`` (after unpickling, or on first use)."""
+        self._chunks = _chunks(params.size)
+        if getattr(self, "_tmp", None) is None or self._tmp.dtype != params.dtype:
+            size = self._chunks[0].stop - self._chunks[0].start
+            # two per thread, for the two threads
+            self._tmp = np.empty((2, size), dtype=params.dtype)
+            self._tmp2 = np.empty((2, size), dtype=params.dtype)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in (*self._scratch_names, "pool")}
+
+    def _run(self, body: Callable[[list[slice], np.ndarray, np.ndarray], None]) -> None:
+        """``body(slices, tmp, tmp2)`` over every slice: half of them in the pool's thread
+        when there is one (disjoint slices and buffers: the same numbers either way)."""
+        chunks, pool = self._chunks, self.pool
+        if pool is None or len(chunks) < 4:
+            body(chunks, self._tmp[0], self._tmp2[0])
+            return
+        half = len(chunks) // 2
+        other = pool.submit(body, chunks[half:], self._tmp[1], self._tmp2[1])
+        try:
+            body(chunks[:half], self._tmp[0], self._tmp2[0])
+        finally:
+            other.result()
+
+
+class SGD(_ChunkedUpdate):
     """scikit-learn's ``SGDOptimizer`` on the flat parameter buffer, in place.
 
     ``v = momentum * v - lr * g``; the update is ``v`` (or, with Nesterov,
@@ -600,32 +665,25 @@ class SGD:
         self.velocities = np.zeros_like(params)
         self.reattach(params)
 
-    def reattach(self, params: np.ndarray) -> None:
-        """Scratch buffers for ``params`` (after unpickling, or on first use)."""
-        self._chunks = _chunks(params.size)
-        if getattr(self, "_tmp", None) is None or self._tmp.dtype != params.dtype:
-            size = self._chunks[0].stop - self._chunks[0].start
-            self._step = np.empty(size, dtype=params.dtype)
-            self._tmp = np.empty(size, dtype=params.dtype)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_step", "_tmp")}
-
     def update_params(self, params: np.ndarray, grads: np.ndarray) -> None:
-        lr, momentum, nesterov = self.learning_rate, self.momentum, self.nesterov
-        for part in self._chunks:
-            v, g, p = self.velocities[part], grads[part], params[part]
-            n = v.shape[0]
-            step, tmp = self._step[:n], self._tmp[:n]
-            np.multiply(g, lr, out=step)  # lr * g
-            v *= momentum
-            v -= step
-            if nesterov:
-                np.multiply(v, momentum, out=tmp)
-                tmp -= step
-                p += tmp
-            else:
-                p += v
+        lr, momentum, nesterov, velocities = self.learning_rate, self.momentum, self.nesterov, self.velocities
+
+        def body(parts: list[slice], step_buf: np.ndarray, tmp_buf: np.ndarray) -> None:
+            for part in parts:
+                v, g, p = velocities[part], grads[part], params[part]
+                n = v.shape[0]
+                step, tmp = step_buf[:n], tmp_buf[:n]
+                np.multiply(g, lr, out=step)  # lr * g
+                v *= momentum
+                v -= step
+                if nesterov:
+                    np.multiply(v, momentum, out=tmp)
+                    tmp -= step
+                    p += tmp
+                else:
+                    p += v
+
+        self._run(body)
 
     def iteration_ends(self, time_step: int) -> None:
         if self.lr_schedule == "invscaling":
@@ -646,7 +704,7 @@ class SGD:
         return False
 
 
-class Adam:
+class Adam(_ChunkedUpdate):
     """scikit-learn's ``AdamOptimizer`` on the flat parameter buffer, in place.
 
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
@@ -671,17 +729,6 @@ class Adam:
         self.vs = np.zeros_like(params)
         self.reattach(params)
 
-    def reattach(self, params: np.ndarray) -> None:
-        """Scratch buffers for ``params`` (after unpickling, or on first use)."""
-        self._chunks = _chunks(params.size)
-        if getattr(self, "_tmp", None) is None or self._tmp.dtype != params.dtype:
-            size = self._chunks[0].stop - self._chunks[0].start
-            self._tmp = np.empty(size, dtype=params.dtype)
-            self._den = np.empty(size, dtype=params.dtype)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_tmp", "_den")}
-
     def update_params(self, params: np.ndarray, grads: np.ndarray) -> None:
         self.t += 1
         b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
@@ -689,22 +736,27 @@ class Adam:
             self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
         )
         minus_lr = -self.learning_rate
-        for part in self._chunks:
-            m, v, g, p = self.ms[part], self.vs[part], grads[part], params[part]
-            n = m.shape[0]
-            tmp, den = self._tmp[:n], self._den[:n]
-            m *= b1
-            np.multiply(g, 1 - b1, out=tmp)
-            m += tmp
-            v *= b2
-            np.multiply(g, g, out=tmp)
-            tmp *= 1 - b2
-            v += tmp
-            np.sqrt(v, out=den)
-            den += eps
-            np.multiply(m, minus_lr, out=tmp)
-            tmp /= den
-            p += tmp
+        ms, vs = self.ms, self.vs
+
+        def body(parts: list[slice], tmp_buf: np.ndarray, den_buf: np.ndarray) -> None:
+            for part in parts:
+                m, v, g, p = ms[part], vs[part], grads[part], params[part]
+                n = m.shape[0]
+                tmp, den = tmp_buf[:n], den_buf[:n]
+                m *= b1
+                np.multiply(g, 1 - b1, out=tmp)
+                m += tmp
+                v *= b2
+                np.multiply(g, g, out=tmp)
+                tmp *= 1 - b2
+                v += tmp
+                np.sqrt(v, out=den)
+                den += eps
+                np.multiply(m, minus_lr, out=tmp)
+                tmp /= den
+                p += tmp
+
+        self._run(body)
 
     def iteration_ends(self, time_step: int) -> None:
         return None

@@ -412,6 +412,8 @@ class _BaseMLP(BaseEstimator):
             # masks keyed by each row's values and the epoch (Engine.dropout_keys): a row
             # weighted k trains exactly as k copies of it
             keys_train = _engine.row_keys(X_train, self._random_state.randint(2**31))
+        # a second thread for the update of a large network (None otherwise)
+        optimizer.pool = _engine.update_pool(params.size)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -496,6 +498,9 @@ class _BaseMLP(BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=4)
         finally:
+            if optimizer.pool is not None:
+                optimizer.pool.shutdown()
+                optimizer.pool = None
             if bar is not None:
                 bar.close()
             for c in callbacks:

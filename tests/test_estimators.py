@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import pickle
 import tracemalloc
 import warnings
@@ -465,3 +466,45 @@ def test_every_registered_activation_is_an_estimator_option():
     # the fitted model is the engine's: fcnn's Sequential gives the same probabilities
     np.testing.assert_allclose(fcnn.softmax(fcnn.predict(clf.model_, X)), clf.predict_proba(X),
                                rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd", "nesterov"])
+def test_a_split_update_gives_the_same_numbers(kind) -> None:
+    # updates of large networks run half their slices in a second thread
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fcnn.estimators import _engine
+
+    size = _engine._PARALLEL_MIN + 12345
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(size)
+    results = []
+    for pool in (None, ThreadPoolExecutor(1)):
+        params = start.copy()
+        if kind == "adam":
+            opt: Any = _engine.Adam(params, 1e-3, 0.9, 0.999, 1e-8)
+        else:
+            opt = _engine.SGD(params, 0.1, "constant", 0.9, kind == "nesterov", 0.5)
+        opt.pool = pool
+        for step in range(3):
+            opt.update_params(params, np.sin(params * (step + 1)))
+        results.append(params)
+        if pool is not None:
+            pool.shutdown()
+    assert not np.array_equal(results[0], start)
+    assert_array_equal(results[0], results[1])
+
+
+def test_one_blas_thread_means_one_update_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    from fcnn.estimators import _engine
+
+    assert _engine.update_pool(_engine._PARALLEL_MIN - 1) is None
+    with threadpool_limits(1):
+        assert _engine.update_pool(_engine._PARALLEL_MIN) is None
+    with threadpool_limits(2):
+        pool = _engine.update_pool(_engine._PARALLEL_MIN)
+        if len(os.sched_getaffinity(0)) >= 2:
+            assert pool is not None
+            pool.shutdown()

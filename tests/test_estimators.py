@@ -11,6 +11,7 @@ import os
 import pickle
 import tracemalloc
 import warnings
+from typing import Any
 
 import numpy as np
 import pytest

@@ -59,6 +59,7 @@ def iris() -> tuple[np.ndarray, np.ndarray]:
         MLPClassifier(**SMALL, activation="leaky_relu", dropout=0.1, solver="sgd"),
         MLPRegressor(**SMALL, activation="gelu", norm="layer", batch_size=32),
         MLPClassifier(**SMALL, activation="silu", batch_size=32),
+        MLPClassifier(**SMALL, norm="batch"),
     ],
 )
 def test_sklearn_estimator_checks(estimator, check) -> None:
@@ -296,6 +297,116 @@ def test_norm_layers_train_predict_and_travel(iris, norm, tmp_path) -> None:
     assert best.n_iter_ < 100
     best_epoch = int(np.argmax(best.validation_scores_))
     assert_array_equal(best.predict_proba(X), snapshots[best_epoch])
+
+
+def test_batch_norm_weights_equal_repeats() -> None:
+    # BatchNorm1d's batch statistics take sample_weight as frequency weights: a row
+    # weighted k trains as k copies of it, weight 0 as no row (one full batch: < 200 rows)
+    rng = np.random.RandomState(5)
+    X, y = rng.rand(30, 5), np.arange(30) % 3
+    sw = rng.randint(0, 4, size=30)
+    sw[:3] = 0, 3, 0
+    params = {"hidden_layer_sizes": (12, 7), "norm": "batch", "max_iter": 40, "random_state": 2,
+              "learning_rate_init": 0.01}
+    repeated = MLPClassifier(**params).fit(X.repeat(sw, axis=0), y.repeat(sw))
+    weighted = MLPClassifier(**params).fit(X, y, sample_weight=sw)
+    assert repeated.n_iter_ == weighted.n_iter_ == 40
+    assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-9, atol=1e-12)
+    for mine, theirs in zip(weighted._norms, repeated._norms, strict=True):
+        assert int(mine.num_batches_tracked) == int(theirs.num_batches_tracked) == 40
+        # (the statistics are of order 1; 40 Adam steps amplify the sums' rounding to ~1e-10)
+        assert_allclose(mine.running_mean, theirs.running_mean, rtol=1e-9, atol=1e-9)
+        assert_allclose(mine.running_var, theirs.running_var, rtol=1e-9, atol=1e-9)
+    # rows of weight 0 are absent rows
+    absent = MLPClassifier(**params).fit(X[sw > 0], y[sw > 0], sample_weight=sw[sw > 0])
+    assert_allclose(absent.predict_proba(X), weighted.predict_proba(X), rtol=1e-9, atol=1e-12)
+    # the weights do reach the statistics: without them, another model
+    unweighted_stats = MLPClassifier(**params).fit(X, y)
+    assert not np.allclose(unweighted_stats._norms[0].running_mean, weighted._norms[0].running_mean,
+                           atol=1e-3)
+
+
+def _relative_error(analytic, numeric) -> float:
+    return float(np.max(np.abs(analytic - numeric)) / np.max(np.abs(numeric)))
+
+
+def test_batchnorm_weighted_backward_matches_central_differences() -> None:
+    rng = np.random.default_rng(11)
+    layer = fcnn.BatchNorm1d.example(4, rng=3)
+    X = rng.standard_normal((9, 4)) * 2 + 1
+    w = rng.uniform(0.2, 3.0, 9)  # positive, not integers
+    R = rng.standard_normal((9, 4))
+
+    def loss() -> float:
+        return float(np.sum(R * layer.forward(X, sample_weight=w)))
+
+    loss()
+    dX = layer.backward(R)
+    analytic = {"X": dX, "weight": layer.weight.grad.copy(), "bias": layer.bias.grad.copy()}
+    h, errors = 1e-6, {}
+    for name, arr in (("X", X), ("weight", layer.weight._weights), ("bias", layer.bias._weights)):
+        numeric = np.empty_like(arr)
+        for k in np.ndindex(arr.shape):
+            keep = arr[k]
+            arr[k] = keep + h
+            up = loss()
+            arr[k] = keep - h
+            down = loss()
+            arr[k] = keep
+            numeric[k] = (up - down) / (2 * h)
+        errors[name] = _relative_error(analytic[name], numeric)
+    assert max(errors.values()) <= 1e-6, errors
+    # and the weights matter: the unweighted backward is another gradient
+    layer.forward(X)
+    assert _relative_error(layer.backward(R), analytic["X"]) > 1e-2
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm_unit_weights_are_the_unweighted_path(momentum) -> None:
+    rng = np.random.default_rng(12)
+    a = fcnn.BatchNorm1d.example(6, rng=4)
+    b = copy.deepcopy(a)
+    a.momentum = b.momentum = momentum
+    for _ in range(3):  # running statistics over a few steps
+        X, R = rng.standard_normal((10, 6)) * 3 - 1, rng.standard_normal((10, 6))
+        for p in (*a.parameters(), *b.parameters()):
+            p.zero_grad()
+        assert_allclose(a.forward(X, sample_weight=np.ones(10)), b.forward(X), rtol=1e-12, atol=1e-12)
+        assert_allclose(a.backward(R), b.backward(R), rtol=1e-12, atol=1e-12)
+        for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+            assert_allclose(pa.grad, pb.grad, rtol=1e-12, atol=1e-12)
+    for key, value in b.state_dict().items():
+        assert_allclose(a.state_dict()[key], value, rtol=1e-12, atol=1e-12)
+    assert int(a.num_batches_tracked) == 3
+
+
+def test_batchnorm_zero_weight_rows_are_absent_rows() -> None:
+    rng = np.random.default_rng(13)
+    a = fcnn.BatchNorm1d.example(3, rng=5)
+    b = copy.deepcopy(a)
+    X, R = rng.standard_normal((8, 3)), rng.standard_normal((8, 3))
+    w = np.array([0.0, 1.5, 2.0, 0.0, 0.5, 1.0, 0.0, 3.0])
+    keep = w > 0
+    R[~keep] = 0  # the engine's upstream gradient carries the weights: 0 on those rows
+    y = a.forward(X, sample_weight=w)
+    assert_allclose(y[keep], b.forward(X[keep], sample_weight=w[keep]), rtol=1e-12, atol=1e-12)
+    dX = a.backward(R)
+    assert_allclose(dX[keep], b.backward(R[keep]), rtol=1e-12, atol=1e-12)
+    assert_array_equal(dX[~keep], 0)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert_allclose(pa.grad, pb.grad, rtol=1e-12, atol=1e-12)
+    assert_allclose(a.running_mean, b.running_mean, rtol=1e-12, atol=1e-12)
+    assert_allclose(a.running_var, b.running_var, rtol=1e-12, atol=1e-12)
+    # the running variance is unbiased with W = sum(w) as the count
+    W = w.sum()
+    mu = w @ X / W
+    var = w @ (X - mu) ** 2 / W
+    assert_allclose(a.running_mean, 0.1 * mu, rtol=1e-12)
+    assert_allclose(a.running_var, 0.9 + 0.1 * var * W / (W - 1), rtol=1e-12)
+    with pytest.raises(ValueError, match="sums to 0"):
+        a.forward(X, sample_weight=np.zeros(8))
+    with pytest.raises(ValueError, match=">= 0"):
+        a.forward(X, sample_weight=-w)
 
 
 def test_dtype_float32_end_to_end(iris) -> None:

@@ -105,9 +105,17 @@ class BatchNorm1d(_Norm):
 
     Shapes: ``X`` and ``y`` are ``(N, C)``. Only 2-D input: PyTorch's ``(N, C, L)``
     form is not supported. A training batch needs N >= 2.
+
+    ``forward(X, sample_weight=w)`` (fcnn's addition, not PyTorch's; the estimators
+    pass it) takes the batch statistics with frequency weights ``w >= 0`` per row,
+    ``W = sum(w)``: ``mean = sum(w x) / W``, ``var = sum(w (x - mean)**2) / W``, and
+    ``running_var`` gets ``var * W / (W - 1)`` (the biased ``var`` when ``W <= 1``),
+    so a row of weight k counts as k copies of it and a row of weight 0 as none.
+    ``backward`` then differentiates those weighted statistics. Without
+    ``sample_weight`` nothing changes.
     """
 
-    _cache = ("_xc", "_inv_std")
+    _cache = ("_xc", "_inv_std", "_sw")
 
     def __init__(
         self,
@@ -137,6 +145,7 @@ class BatchNorm1d(_Norm):
             self.running_mean = self.running_var = self.num_batches_tracked = None
         self._xc: np.ndarray | None = None  # (N, C), the centred input X - mean
         self._inv_std: np.ndarray | None = None  # (C,), 1 / sigma = 1 / sqrt(var + eps)
+        self._sw: np.ndarray | None = None  # (N, 1), w / W, when the batch statistics were weighted
         self._batch_stats = False  # whether the last forward normalized with the batch's statistics
 
     @classmethod
@@ -148,11 +157,15 @@ class BatchNorm1d(_Norm):
             layer.bias.weights = g.standard_normal(in_features)
         return layer
 
-    def forward(self, X: np.ndarray) -> np.ndarray:
-        """X: (N, C) -> y: (N, C)."""
+    def forward(self, X: np.ndarray, *, sample_weight: Any = None) -> np.ndarray:
+        """X: (N, C) -> y: (N, C). ``sample_weight``: (N,) frequency weights for the batch
+        statistics (see the class docstring); ignored when normalizing with the running ones."""
         X = self._check_input(X)
         self._batch_stats = self.training or not self.track_running_stats
-        if self._batch_stats:
+        self._sw = None
+        if self._batch_stats and sample_weight is not None:
+            xc, inv_std = self._weighted_batch_normalize(X, sample_weight)
+        elif self._batch_stats:
             xc, inv_std = self._batch_normalize(X)
         else:
             inv_std = 1 / np.sqrt(self.running_var + self.eps)
@@ -165,15 +178,18 @@ class BatchNorm1d(_Norm):
             y += self.bias._weights
         return y
 
-    def _batch_normalize(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The centred input and 1/sigma from the batch; updates the running statistics."""
-        N = X.shape[0]
-        if N == 1:
+    def _refuse_one_sample(self, X: np.ndarray) -> None:
+        if X.shape[0] == 1:
             raise ValueError(
                 f"{self!r}: expected more than 1 value per feature when training (the batch "
                 f"statistics of one sample are undefined), got input of shape {X.shape}; "
                 "use a batch of 2 or more, or call .eval() first"
             )
+
+    def _batch_normalize(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The centred input and 1/sigma from the batch; updates the running statistics."""
+        N = X.shape[0]
+        self._refuse_one_sample(X)
         mean = _column_sums(X)
         mean /= N
         xc = X - mean
@@ -191,6 +207,38 @@ class BatchNorm1d(_Norm):
             self.running_var += (m / (N - 1)) * sum_sq  # the unbiased variance, as PyTorch keeps
         return xc, inv_std
 
+    def _weighted_batch_normalize(self, X: np.ndarray, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``_batch_normalize`` with frequency weights: W = sum(w) plays N's part."""
+        N = X.shape[0]
+        w = np.asarray(sample_weight, dtype=self._dtype)
+        if w.shape != (N,):
+            raise ShapeError(f"{self!r}: sample_weight must have shape ({N},) (one weight per row "
+                             f"of X), got {w.shape}")
+        if not (np.isfinite(w).all() and (w >= 0).all()):
+            raise ValueError(f"{self!r}: sample_weight must be finite and >= 0")
+        self._refuse_one_sample(X)
+        W = float(w.sum())
+        if not W > 0:
+            raise ValueError(f"{self!r}: sample_weight sums to 0: the batch statistics are undefined")
+        mean = w @ X
+        mean /= W
+        xc = X - mean
+        sum_sq = np.einsum("i,ij,ij->j", w, xc, xc)  # the weighted sum of squared deviations
+        inv_std = sum_sq / W
+        inv_std += self.eps
+        np.sqrt(inv_std, out=inv_std)
+        np.divide(1, inv_std, out=inv_std)
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+            m = 1 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+            self.running_mean *= 1 - m
+            self.running_mean += m * mean
+            self.running_var *= 1 - m
+            # unbiased with W as the count (frequency weights); the biased variance when W <= 1
+            self.running_var += (m / (W - 1 if W > 1 else W)) * sum_sq
+        self._sw = (w / W)[:, None]
+        return xc, inv_std
+
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         """dLdy: (N, C) -> dL/dX: (N, C); adds dL/dgamma and dL/dbeta, both (C,)."""
         dLdy = self._grad_output(dLdy, self._xc)
@@ -206,6 +254,14 @@ class BatchNorm1d(_Norm):
             k = inv_std
         dLdX = dLdy * k
         if not self._batch_stats:  # eval mode: the statistics are constants
+            return dLdX
+        if self._sw is not None:
+            # weighted statistics, p = w / W per row (dLdy already carries the loss's weights):
+            # dL/dX = gamma / sigma * (dLdy - p * sum(dLdy) - p * xhat * sum(dLdy * xhat))
+            corr = xc * (k * inv_std * dgamma)
+            corr += k * dbeta
+            corr *= self._sw
+            dLdX -= corr
             return dLdX
         # dL/dX = gamma / (N sigma) * (N dLdy - sum(dLdy) - xhat * sum(dLdy * xhat))
         N = dLdy.shape[0]

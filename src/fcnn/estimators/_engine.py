@@ -325,6 +325,11 @@ class Engine:
         # fcnn's normalization layers (one per hidden layer) keep their parameters
         # after scikit-learn's, in the same flat buffers, so the optimizers see them
         self.norms = list(norms) if norms else None
+        from ..norm import BatchNorm1d
+
+        #: per norm, whether its batch statistics take the batch's sample_weight
+        #: (BatchNorm1d's; LayerNorm's are per row and need none)
+        self._weighs = [isinstance(layer, BatchNorm1d) for layer in self.norms or ()]
         norm_params = [p for layer in self.norms or () for p in layer.parameters()]
         extra = sum(p.size for p in norm_params)
         self.flat = np.zeros(total + extra, dtype=self.dtype)
@@ -393,9 +398,10 @@ class Engine:
         self._n_buffer = n
 
     # -- forward ---------------------------------------------------------------
-    def forward(self, X: Any, train: bool = False) -> np.ndarray:
+    def forward(self, X: Any, train: bool = False, sample_weight: np.ndarray | None = None) -> np.ndarray:
         """The output activation ``(n, n_outputs)`` for ``X``, in a buffer
-        (valid until the next call)."""
+        (valid until the next call). ``sample_weight`` (per row, or None) weights
+        BatchNorm1d's batch statistics, so a row weighted k counts as k copies."""
         n = X.shape[0]
         self._buffers(n)
         acts, last = self._acts, self.n_layers - 2
@@ -410,7 +416,10 @@ class Engine:
             Z += self.intercepts[i]
             if i != last:
                 if self.norms is not None:
-                    Z[...] = self.norms[i].forward(Z)
+                    if sample_weight is not None and self._weighs[i]:
+                        Z[...] = self.norms[i].forward(Z, sample_weight=sample_weight)
+                    else:
+                        Z[...] = self.norms[i].forward(Z)
                 if act.needs_input:
                     self._inputs[i][:n] = Z
                 act.forward(Z)
@@ -451,7 +460,7 @@ class Engine:
         n = X.shape[0]
         for param in self.norm_params:
             param.zero_grad(set_to_none=True)
-        out = self.forward(X, train=train)
+        out = self.forward(X, train=train, sample_weight=sample_weight)
         if labels is not None:
             # flat positions of the true classes: the loss reads them, the delta
             # subtracts the one-hot target there (act(z) - y)

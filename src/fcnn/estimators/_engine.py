@@ -198,7 +198,28 @@ def _softmax(Z: np.ndarray) -> None:
     else:
         Z -= Z.max(axis=1, keepdims=True)
     np.exp(Z, out=Z)
-    Z /= (Z @ np.ones(Z.shape[1], dtype=Z.dtype))[:, None]
+    Z /= (Z @ _ones(Z.shape[1], Z.dtype))[:, None]
+
+
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _ones(k: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of ``k`` ones (row sums as a product), made once per size."""
+    found = _ONES.get((k, dtype))
+    if found is None:
+        found = _ONES[k, dtype] = np.ones(k, dtype=dtype)
+        found.flags.writeable = False
+    return found
+
+
+def _clip_probabilities(p: np.ndarray) -> np.ndarray:
+    """scikit-learn's ``np.clip(p, eps, 1 - eps)`` in place, as two ufuncs (a
+    fifth of ``np.clip``'s time on a batch's probabilities)."""
+    eps = np.finfo(p.dtype).eps
+    np.maximum(p, eps, out=p)
+    np.minimum(p, 1 - eps, out=p)
+    return p
 
 
 _OUTPUTS: dict[str, Callable[[np.ndarray], Any]] = {
@@ -555,16 +576,13 @@ class Engine:
         """scikit-learn's ``LOSS_FUNCTIONS[...]`` on the output activation."""
         name = self.loss_name
         if name == "log_loss":  # softmax; labels given
-            eps = np.finfo(out.dtype).eps
             p = out[np.arange(n), labels] if where is None else out.ravel().take(where, mode="clip")
-            np.clip(p, eps, 1 - eps, out=p)
-            logp = np.log(p)
+            logp = np.log(_clip_probabilities(p), out=p)
             if sample_weight is None:
                 return -logp.sum() / n
             return -np.dot(sample_weight, logp) / sample_weight.sum()
         if name == "binary_log_loss":
-            eps = np.finfo(out.dtype).eps
-            p = np.clip(out, eps, 1 - eps)
+            p = _clip_probabilities(out.copy())
             q = np.where(Y, p, 1 - p)
             np.log(q, out=q)
             per_output = np.average(q, weights=sample_weight, axis=0)

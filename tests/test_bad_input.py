@@ -383,6 +383,16 @@ row(B, "empty-batch", no_tmp(lambda: fcnn.BatchNorm1d(3).forward(np.ones((0, 3))
 row(B, "nan", no_tmp(lambda: fcnn.BatchNorm1d(4).forward(with_value(X6, np.nan))), NonFiniteError,
     "BatchNorm1d", r"index \(1, 2\)")
 row(B, "strings", no_tmp(lambda: fcnn.BatchNorm1d(4).forward(X6.astype(str))), TypeError, "numeric")
+row(B, "sample-weight-length", no_tmp(lambda: fcnn.BatchNorm1d(4).forward(X6, sample_weight=np.ones(5))),
+    ShapeError, "sample_weight", r"shape \(6,\)", r"got \(5,\)")
+row(B, "sample-weight-negative",
+    no_tmp(lambda: fcnn.BatchNorm1d(4).forward(X6, sample_weight=np.array([1, 1, -2.0, 1, 1, 1]))),
+    ValueError, "sample_weight", ">= 0", "-2.0")
+row(B, "sample-weight-nan",
+    no_tmp(lambda: fcnn.BatchNorm1d(4).forward(X6, sample_weight=with_value(np.ones(6), np.nan, (2,)))),
+    ValueError, "sample_weight", "finite", "nan")
+row(B, "sample-weight-all-zero", no_tmp(lambda: fcnn.BatchNorm1d(4).forward(X6, sample_weight=np.zeros(6))),
+    ValueError, "sample_weight", "sums to 0")
 row(B, "eps-0", no_tmp(lambda: fcnn.BatchNorm1d(3, eps=0)), ValueError, r"eps must be a finite number in \(0")
 row(B, "eps-string", no_tmp(lambda: fcnn.BatchNorm1d(3, eps="1e-5")), TypeError, "eps must be a number")
 row(B, "momentum-above-1", no_tmp(lambda: fcnn.BatchNorm1d(3, momentum=1.5)), ValueError,
@@ -1602,6 +1612,12 @@ row(C, "unknown-activation", fit("classifier", activation="swish"), ValueError, 
 row(C, "unknown-solver", fit("classifier", solver="rmsprop"), ValueError, "solver", "lbfgs",
     "adam", "'rmsprop'")
 row(C, "max-iter-0", fit("classifier", max_iter=0), ValueError, "max_iter")
+row(C, "batch-norm-zero-weight-batch",
+    lambda tmp: estimator("classifier", norm="batch", batch_size=2, shuffle=False).fit(
+        X6, Y6, sample_weight=np.array([0, 0, 1, 1, 1, 1.0])),
+    ZeroDivisionError, "training batch of 2 rows sum to 0", "Weights sum to zero", "batch_size")
+row(C, "zero-weight-batch", lambda tmp: estimator("classifier", batch_size=2, shuffle=False).fit(
+    X6, Y6, sample_weight=np.array([0, 0, 1, 1, 1, 1.0])), ValueError, "sum to 0", "shuffle=True")
 row(C, "X-beyond-float32", fit("classifier", X=with_value(X6, 1e300), dtype=np.float32),
     ValueError, "float32")
 row(C, "predict-unfitted", no_tmp(lambda: estimator("classifier").predict(X6)), ValueError,

@@ -215,7 +215,9 @@ class BatchNorm1d(_Norm):
             raise ShapeError(f"{self!r}: sample_weight must have shape ({N},) (one weight per row "
                              f"of X), got {w.shape}")
         if not (np.isfinite(w).all() and (w >= 0).all()):
-            raise ValueError(f"{self!r}: sample_weight must be finite and >= 0")
+            bad = w[~(np.isfinite(w) & (w >= 0))]
+            raise ValueError(f"{self!r}: sample_weight must be finite and >= 0, got "
+                             f"{bad.size} other value(s), the first {bad[0]}")
         self._refuse_one_sample(X)
         W = float(w.sum())
         if not W > 0:

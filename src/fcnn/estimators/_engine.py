@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 from scipy.special import erf, expit, xlogy
 
+from ..errors import FcnnError
+
 __all__ = ["ACTIVATIONS", "SGD", "Activation", "Adam", "Engine", "get_activation", "predict"]
 
 _SQRT_HALF = np.sqrt(0.5)
@@ -296,6 +298,11 @@ def predict(
     return A
 
 
+class ZeroWeightBatchError(FcnnError, ValueError, ZeroDivisionError):
+    """A training batch whose sample weights sum to 0: a ``ValueError`` as fcnn's bad
+    input is, and the ``ZeroDivisionError`` scikit-learn's MLP raises there."""
+
+
 class Engine:
     """One network's parameters (flat, in ``_pack`` order), gradients and buffers.
 
@@ -481,6 +488,13 @@ class Engine:
         n = X.shape[0]
         for param in self.norm_params:
             param.zero_grad(set_to_none=True)
+        if sample_weight is not None and not sample_weight.sum():
+            raise ZeroWeightBatchError(
+                f"the sample weights of a training batch of {n} rows sum to 0, so its loss "
+                "and gradients are undefined (scikit-learn stops here too: \"Weights sum to "
+                "zero, can't be normalized\"); use a larger batch_size, shuffle=True, or "
+                "drop the rows of weight 0"
+            )
         out = self.forward(X, train=train, sample_weight=sample_weight)
         if labels is not None:
             # flat positions of the true classes: the loss reads them, the delta

@@ -242,6 +242,23 @@ def test_partial_fit_and_warm_start_continue_as_sklearn() -> None:
     assert_same_model(ours, theirs, X, 1e-9)
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_dense_sparse_and_pickled_partial_fits_continue_as_sklearn(solver) -> None:
+    # the first layer's weights change their memory layout between dense and sparse X
+    # (docs/estimators.md); the optimizer's moments have to follow them, also through pickle
+    import pickle
+
+    X, y = _data("digits")
+    params = {"hidden_layer_sizes": (10, 7), "max_iter": 3, "random_state": 2, "solver": solver}
+    ours, theirs = _fit_both(MLPClassifier(**params), SkClassifier(**params), X, y)
+    for step, data in enumerate([sp.csr_matrix(X), X, sp.csc_matrix(X), X]):
+        if step == 2:
+            ours = pickle.loads(pickle.dumps(ours))
+        for est in (ours, theirs):
+            est.partial_fit(data, y)
+        assert_same_model(ours, theirs, X, 1e-9)
+
+
 def test_assigned_coefs_are_used_by_predict_and_partial_fit() -> None:
     X, y = _data("iris")
     params = {"hidden_layer_sizes": (5,), "max_iter": 5, "random_state": 0}

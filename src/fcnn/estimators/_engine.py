@@ -392,6 +392,19 @@ class Engine:
             start += fan_out
         return coefs, intercepts
 
+    def relayout(self, state: np.ndarray, transposed: list[bool]) -> np.ndarray:
+        """``state`` (an optimizer's array over the flat buffer, laid out as ``transposed``
+        says) in this engine's layout: the same values per weight, the blocks moved."""
+        if list(transposed) == self.transposed or state.shape != self.flat.shape:
+            return state
+        shapes = list(zip(self.units[:-1], self.units[1:], strict=True))
+        out = state.copy()
+        old, _ = self._views(state, shapes, list(transposed))
+        new, _ = self._views(out, shapes, self.transposed)
+        for a, b in zip(old, new, strict=True):
+            b[...] = a
+        return out
+
     def load(self, coefs: list[np.ndarray], intercepts: list[np.ndarray]) -> None:
         """Copy the estimator's ``coefs_``/``intercepts_`` in (unless they are our views)."""
         if len(coefs) != len(self.coefs) or len(intercepts) != len(self.intercepts):

@@ -211,6 +211,15 @@ class _BaseMLP(BaseEstimator):
             engine.dropout = float(self.dropout)
             engine._n_buffer = -1  # the dropout buffers come with the others
         engine.load(self.coefs_, self.intercepts_)
+        optimizer = getattr(self, "_optimizer", None)
+        if optimizer is not None:
+            # a partial_fit on sparse X after dense (or the reverse) changes the first
+            # layer's layout; the optimizer's moments follow the weights they belong to
+            layout = getattr(optimizer, "layout", [False] * len(engine.transposed))
+            for name in ("ms", "vs", "velocities"):
+                if hasattr(optimizer, name):
+                    setattr(optimizer, name, engine.relayout(getattr(optimizer, name), layout))
+            optimizer.layout = list(engine.transposed)
         self.coefs_ = list(engine.coefs)
         self.intercepts_ = list(engine.intercepts)
         self._engine_ = engine
@@ -345,6 +354,8 @@ class _BaseMLP(BaseEstimator):
                 self._optimizer = Adam(
                     params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon
                 )
+            # the layout its state arrays follow (the engine's; see _engine)
+            self._optimizer.layout = list(engine.transposed)
         optimizer = self._optimizer
         optimizer.reattach(params)
 

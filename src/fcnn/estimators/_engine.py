@@ -1,17 +1,21 @@
 """The estimators' training engine: scikit-learn's MLP arithmetic on weight lists.
 
-The weights live in scikit-learn's own layout, ``coefs_[i]`` of shape
-``(fan_in, fan_out)`` and ``intercepts_[i]`` of shape ``(fan_out,)``, which is
-also fcnn's ``Linear.weight``/``Linear.bias`` layout. All of them are views of
-one flat buffer ordered as scikit-learn's ``_pack`` orders them (every coef,
-then every intercept), so ``lbfgs`` hands SciPy that buffer as it is and the
-stochastic optimizers update every parameter with a handful of NumPy calls.
+The weights have scikit-learn's shapes, ``coefs_[i]`` of ``(fan_in, fan_out)``
+and ``intercepts_[i]`` of ``(fan_out,)`` (also fcnn's ``Linear.weight``/``bias``).
+All of them are views of one flat buffer ordered as scikit-learn's ``_pack``
+orders them (every coef, then every intercept), so ``lbfgs`` hands SciPy that
+buffer as it is and the stochastic optimizers update every parameter with a
+handful of NumPy calls. For ``sgd``/``adam`` a hidden layer's block holds its
+weights transposed (``Engine``'s ``transposed``; ``coefs_[i]`` is then a
+Fortran-ordered view), where BLAS computes the gradient faster.
 
-``forward`` and ``backprop`` mirror ``BaseMultilayerPerceptron._forward_pass``
-and ``_backprop`` operation for operation (the same products, the same
-in-place activations, the same order of the L2 and ``sample_weight`` terms),
-but write into buffers allocated once per fit and skip what only costs time
-(input checks per call, generic activation dicts, fresh arrays per step).
+``forward`` and ``backprop`` compute ``BaseMultilayerPerceptron._forward_pass``
+and ``_backprop`` (the same products, the same in-place activations, the same
+order of the L2 and ``sample_weight`` terms) and agree with them to rounding
+(docs/estimators.md lists where the last bits can differ), but write into
+buffers allocated once per fit, fuse what scikit-learn does per layer into one
+pass over the buffer, and skip what only costs time (input checks per call,
+generic activation dicts, fresh arrays per step).
 """
 
 from __future__ import annotations
@@ -264,8 +268,13 @@ def row_keys(X: Any, seed: int) -> np.ndarray:
     columns = rng.integers(0, 2**63, size=d, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     bits = np.uint64 if X.dtype.itemsize == 8 else np.uint32
     if isinstance(X, np.ndarray):
-        V = np.ascontiguousarray(X).view(bits).astype(np.uint64, copy=False)
-        keys = (V * columns).sum(axis=1, dtype=np.uint64)
+        keys = np.empty(X.shape[0], dtype=np.uint64)
+        rows = max(1, 2**20 // max(d, 1))  # the products of ~8 MB of X at a time
+        for start in range(0, X.shape[0], rows):
+            part = np.ascontiguousarray(X[start : start + rows]).view(bits)
+            products = part.astype(np.uint64)
+            products *= columns
+            products.sum(axis=1, dtype=np.uint64, out=keys[start : start + rows])
     else:  # CSR: the same sum over the stored entries, by prefix sums
         X = X.tocsr()
         data = np.ascontiguousarray(X.data).view(bits).astype(np.uint64)
@@ -318,7 +327,7 @@ class Engine:
         (PyTorch's layout), ``coefs_[i]`` then being the transposed (Fortran-ordered)
         view. Same shapes and values; the gradient is then ``delta.T @ A`` into a
         C-ordered block, which BLAS runs up to twice as fast on two threads for a
-        hidden layer (benchmarks/README.md). The flat buffer's order is then no
+        hidden layer (docs/estimators.md). The flat buffer's order is then no
         longer scikit-learn's ``_pack`` order, which only ``lbfgs`` sees (SciPy's
         dot products): it keeps scikit-learn's layout.
     """

@@ -620,3 +620,17 @@ def test_one_blas_thread_means_one_update_thread() -> None:
         if len(os.sched_getaffinity(0)) >= 2:
             assert pool is not None
             pool.shutdown()
+
+
+@pytest.mark.parametrize("norm", [None, "batch"])
+def test_a_zero_weight_batch_is_the_error_sklearn_raises_and_a_value_error(norm) -> None:
+    X, y = np.random.default_rng(0).standard_normal((12, 3)), np.arange(12) % 2
+    sw = np.ones(12)
+    sw[4:8] = 0
+    params = {"batch_size": 4, "shuffle": False, "max_iter": 3, "random_state": 0}
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero"):
+        SkClassifier(**params).fit(X, y, sample_weight=sw)
+    with pytest.raises(ZeroDivisionError, match="Weights sum to zero") as info:
+        MLPClassifier(**params, norm=norm).fit(X, y, sample_weight=sw)
+    assert isinstance(info.value, ValueError)
+    assert "batch of 4 rows" in str(info.value)

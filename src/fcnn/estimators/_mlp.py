@@ -12,6 +12,7 @@ preallocated buffers. See docs/estimators.md for the differences that remain.
 from __future__ import annotations
 
 import copy
+import itertools
 import warnings
 from itertools import chain
 from numbers import Integral, Real
@@ -151,6 +152,11 @@ class _BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
+        elif not hasattr(self, "_norms"):
+            # fitted attributes set by hand (coefs_, intercepts_, ...), as scikit-learn's
+            # own tests do before a partial_fit: fcnn's private state starts fresh
+            self._norms = self._make_norms(layer_units[1:-1], X.dtype)
+            self._best_norms = self._norm_states()
         engine = self._engine(layer_units, X)
         if y.dtype != X.dtype and not is_classifier(self):
             y = y.astype(X.dtype)
@@ -297,6 +303,47 @@ class _BaseMLP(BaseEstimator):
         if getattr(self, "out_activation_", None) == "softmax":
             return y, np.argmax(y, axis=1)
         return y, None
+
+    def _loss_grad_lbfgs(
+        self,
+        packed_coef_inter: np.ndarray,
+        X: Any,
+        y: np.ndarray,
+        sample_weight: Any,
+        activations: list | None = None,
+        deltas: list | None = None,
+        coef_grads: list | None = None,
+        intercept_grads: list | None = None,
+    ) -> tuple[float, np.ndarray]:
+        """scikit-learn's private L-BFGS objective, which its own tests call: the loss and
+        its gradient at ``packed_coef_inter`` (every coef raveled, then every intercept:
+        scikit-learn's ``_pack`` order), the gradient packed the same way.
+
+        As scikit-learn's, it sets ``coefs_``/``intercepts_`` to the packed values and
+        fills ``coef_grads``/``intercept_grads`` when given; ``y`` is the binarized target
+        matrix; the ``activations``/``deltas`` buffers are not needed (the engine has
+        its own).
+        """
+        units = [X.shape[1], *(c.shape[1] for c in self.coefs_)]
+        packed = np.asarray(packed_coef_inter)
+        coefs, intercepts, start = [], [], 0
+        for fan_in, fan_out in itertools.pairwise(units):
+            coefs.append(packed[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+            start += fan_in * fan_out
+        for fan_out in units[1:]:
+            intercepts.append(packed[start : start + fan_out])
+            start += fan_out
+        self.coefs_, self.intercepts_ = coefs, intercepts
+        engine = self._engine(units, X)
+        Y = np.asarray(y)
+        if Y.ndim == 1:
+            Y = Y.reshape(-1, 1)
+        loss = engine.backprop(X, *self._targets(Y), sample_weight)
+        for given, grads in ((coef_grads, engine.coef_grads), (intercept_grads, engine.intercept_grads)):
+            if given is not None:
+                given[:] = [g.copy() for g in grads]
+        grad = np.concatenate([g.ravel() for g in engine.coef_grads + engine.intercept_grads])
+        return loss, grad
 
     def _fit_lbfgs(
         self, engine: Engine, X: Any, y: np.ndarray, sample_weight: Any, layer_units: list[int]

@@ -101,10 +101,32 @@ def test_unsupported_values_are_value_errors_naming_what_is_supported(iris, para
         est.fit(X, y)
 
 
-@pytest.mark.parametrize("option", [{"dropout": 0.2}, {"norm": "layer"}])
-def test_dropout_and_norm_need_a_stochastic_solver(iris, option) -> None:
-    with pytest.raises(ValueError, match="needs a stochastic solver"):
-        MLPClassifier(solver="lbfgs", **option).fit(*iris)
+def test_dropout_needs_a_stochastic_solver(iris) -> None:
+    with pytest.raises(ValueError, match=r"dropout=0\.2 needs a stochastic solver"):
+        MLPClassifier(solver="lbfgs", dropout=0.2).fit(*iris)
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_norm_layers_train_with_lbfgs(iris, norm) -> None:
+    X, y = iris
+    sw = np.random.default_rng(0).integers(1, 4, len(y)).astype(float)
+    est = MLPClassifier(hidden_layer_sizes=(8, 5), solver="lbfgs", max_iter=60, random_state=0,
+                        norm=norm).fit(X, y, sample_weight=sw)
+    assert est.n_iter_ > 10 and est.score(X, y) > 0.95
+    first = est._norms[0]
+    # the normalization layers' parameters were trained along with the weights
+    assert not np.allclose(first.weight.weights, 1.0)
+    assert_allclose(fcnn.softmax(fcnn.predict(est.model_, X)), est.predict_proba(X), rtol=1e-12)
+    if norm == "batch":
+        # running statistics: the whole (weighted) batch's at the final weights
+        Z = X @ est.coefs_[0] + est.intercepts_[0]
+        mean = np.average(Z, axis=0, weights=sw)
+        W = sw.sum()
+        var = (sw[:, None] * (Z - mean) ** 2).sum(axis=0) / (W - 1)
+        assert_allclose(first.running_mean, mean, rtol=1e-12, atol=1e-12)
+        assert_allclose(first.running_var, var, rtol=1e-12)
+        assert int(first.num_batches_tracked) == 1
+        assert first.momentum == 0.1  # restored
 
 
 # -- the engine's gradients ------------------------------------------------------------------

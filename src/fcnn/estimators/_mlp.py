@@ -112,12 +112,12 @@ class _BaseMLP(BaseEstimator):
         validate_parameter_constraints(
             constraints, self.get_params(deep=False), caller_name=type(self).__name__
         )
-        for name in ("dropout", "norm"):
-            if getattr(self, name) and self.solver == "lbfgs":
-                raise ValueError(
-                    f"{type(self).__name__}: {name}={getattr(self, name)!r} needs a stochastic "
-                    "solver ('sgd' or 'adam'); 'lbfgs' minimises a fixed objective on fixed weights"
-                )
+        if self.dropout and self.solver == "lbfgs":
+            raise ValueError(
+                f"{type(self).__name__}: dropout={self.dropout!r} needs a stochastic solver "
+                "('sgd' or 'adam'): 'lbfgs' minimises a fixed objective, and dropout draws a "
+                "new one at every evaluation"
+            )
 
     def _fit_dtype(self, X: Any) -> np.dtype:
         if self.dtype is None:
@@ -386,6 +386,28 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
         flat[...] = opt_res.x
+        self._refresh_batch_statistics(engine, X, sample_weight)
+
+    def _refresh_batch_statistics(self, engine: Engine, X: Any, sample_weight: Any) -> None:
+        """After L-BFGS, ``norm="batch"``'s running statistics are the whole batch's at the
+        final weights (what L-BFGS trained with), not a momentum average over its line
+        search's trial points: one training forward with ``momentum=None`` from zero."""
+        from ..norm import BatchNorm1d
+
+        layers = [n for n in self._norms or () if isinstance(n, BatchNorm1d) and n.track_running_stats]
+        if not layers:
+            return
+        saved = [n.momentum for n in layers]
+        for n in layers:
+            n.running_mean[...] = 0
+            n.running_var[...] = 1
+            n.num_batches_tracked[...] = 0
+            n.momentum = None
+        try:
+            engine.forward(X, train=True, sample_weight=sample_weight)
+        finally:
+            for n, momentum in zip(layers, saved, strict=True):
+                n.momentum = momentum
 
     def _fit_stochastic(
         self, engine: Engine, X: Any, y: np.ndarray, sample_weight: Any, incremental: bool
@@ -742,11 +764,14 @@ beta_1, beta_2, epsilon, n_iter_no_change, max_fun
     takes fcnn's "leaky_relu" (slope 0.01), "elu", "gelu" (exact) and "silu".
 dropout : float in [0, 1), default=0.0
     Inverted dropout after every hidden activation in training (stochastic
-    solvers only); masks drawn from a generator seeded from ``random_state``.
+    solvers only); each row's masks are drawn from a hash of its values, the
+    epoch and ``random_state``, so a row weighted k trains as k copies of it.
 norm : None, "batch" or "layer", default=None
     ``fcnn.BatchNorm1d`` or ``fcnn.LayerNorm`` after each hidden Linear, before
-    the activation (stochastic solvers only; their parameters are trained with
-    the others, without the L2 term, and are in ``model_``).
+    the activation (every solver; their parameters are trained with the others,
+    without the L2 term, and are in ``model_``; ``"batch"`` weights its batch
+    statistics by ``sample_weight``, and after ``lbfgs`` its running statistics
+    are the whole training set's at the final weights).
 dtype : None, "float32" or "float64", default=None
     The network's dtype; None follows ``X`` (float32 stays float32).
 class_weight : dict, "balanced" or None, default=None

@@ -40,6 +40,10 @@ class Activation:
     ``forward(Z)`` overwrites the pre-activation ``Z`` with the activation;
     ``derivative(A, Z, delta)`` multiplies ``delta`` in place by f'(Z), given
     the output ``A`` and, when ``needs_input``, a copy ``Z`` of the input.
+    ``relu_mask``: in training the engine computes ReLU as ``Z *= (Z > 0)``
+    with a float mask it keeps, and its derivative as ``delta *= mask``:
+    NumPy's ``maximum`` and a bool-by-float product are each about three
+    times slower than a float-by-float product (9 µs of a digits step).
     """
 
     def __init__(
@@ -47,8 +51,10 @@ class Activation:
         forward: Callable[[np.ndarray], Any],
         derivative: Callable[[np.ndarray, Any, np.ndarray], Any],
         needs_input: bool = False,
+        relu_mask: bool = False,
     ) -> None:
         self.forward, self.derivative, self.needs_input = forward, derivative, needs_input
+        self.relu_mask = relu_mask
 
 
 def _identity(Z: np.ndarray) -> None:
@@ -145,7 +151,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "identity": Activation(_identity, _identity_d),
     "logistic": Activation(_logistic, _logistic_d),
     "tanh": Activation(_tanh, _tanh_d),
-    "relu": Activation(_relu, _relu_d),
+    "relu": Activation(_relu, _relu_d, relu_mask=True),
     "leaky_relu": Activation(_leaky_relu, _leaky_relu_d),
     "elu": Activation(_elu, _elu_d),
     "gelu": Activation(_gelu, _gelu_d, needs_input=True),
@@ -439,6 +445,8 @@ class Engine:
         self._deltas = [np.empty((n, u), dtype=dt) for u in units[1:-1]]
         needs = self.activation.needs_input
         self._inputs = [np.empty((n, u), dtype=dt) if needs else None for u in units[1:-1]]
+        relu = self.activation.relu_mask
+        self._relu_masks = [np.empty((n, u), dtype=dt) if relu else None for u in units[1:-1]]
         self._masks: list[Any] = [None] * (len(units) - 2)
         self._dropped = [np.empty((n, u), dtype=dt) if self.dropout else None for u in units[1:-1]]
         salt = np.random.default_rng(len(units))
@@ -472,7 +480,15 @@ class Engine:
                         Z[...] = self.norms[i].forward(Z)
                 if act.needs_input:
                     self._inputs[i][:n] = Z
-                act.forward(Z)
+                if act.relu_mask:
+                    # Z * (Z > 0): the same numbers as max(Z, 0), but for the sign of
+                    # zero and a pre-activation of -inf (NaN here; the weights have
+                    # overflowed by then, and the fit reports it)
+                    mask = self._relu_masks[i][:n]
+                    np.greater(Z, 0, out=mask)
+                    Z *= mask
+                else:
+                    act.forward(Z)
                 inp = Z
                 if self.dropout and train:
                     inp = self._drop(i, Z, n)
@@ -573,7 +589,10 @@ class Engine:
             np.matmul(delta, coefs[i].T, out=new)
             if dropping:
                 new *= self._masks[i - 1]
-            derivative(acts[i][:n], inputs[i - 1][:n] if needs_input else None, new)
+            if act.relu_mask:
+                new *= self._relu_masks[i - 1][:n]
+            else:
+                derivative(acts[i][:n], inputs[i - 1][:n] if needs_input else None, new)
             if self.norms is not None:
                 new[...] = self.norms[i - 1].backward(new)
             delta = new

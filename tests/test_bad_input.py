@@ -1881,6 +1881,8 @@ CLI_ROWS = [
         words=("--clip-grad-norm", "not both")),
     cli("class-weight-unknown", "train", "--class-weight", "auto", words=("--class-weight",
                                                                           "balanced")),
+    cli("class-weight-unknown-class", "train", "--class-weight", "rose=2", "--out", "{tmp}/run",
+        words=("--class-weight", "no class 'rose'", "setosa, versicolor, virginica")),
     cli("trajectory-unknown-optimizer", "trajectory", "--optimizer", "sgd,lbfgs",
         words=("--optimizer", "lbfgs", "adam")),
     cli("export-missing-model", "export", "{tmp}/none.safetensors", "-o", "{tmp}/m.onnx",

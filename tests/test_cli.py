@@ -1083,3 +1083,43 @@ def test_export_without_the_onnx_extra_is_one_line_naming_the_extra(tmp_path, mo
     assert code == 2
     assert err.strip() == "fcnn: error: fcnn.export_onnx needs the onnx package: pip install 'fcnn[onnx]'"
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_class_weight_per_class_name(tmp_path):
+    import fcnn
+    from fcnn.runner import RunConfig
+
+    def history(*flags: str) -> list[float]:
+        out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        code, _stdout, stderr = run_cli("train", *SMALL, "--epochs", "6", *flags, "--out", out)
+        assert code == 0, stderr
+        return json.loads((out / "metrics.json").read_text())["history"]["loss"]
+
+    named = history("--class-weight", "setosa=3")
+    # the classes left out weigh 1; spaces around the pieces are fine
+    assert named == history("--class-weight", "setosa=3, versicolor = 1,virginica=1")
+    assert named != history()
+    assert named != history("--class-weight", "virginica=3")
+    # the same as the API's dict of class names, and as fcnn.train's dict of class indices
+    result = fcnn.run(RunConfig(hidden=(8,), epochs=6, class_weight={"setosa": 3.0},
+                                progress=False, write=False), log=None)
+    assert list(result.history.history["loss"]) == named
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("setosa:3", ["expected balanced or CLASS=WEIGHT"]),
+    ("rose=3", ["no class 'rose'", "setosa, versicolor, virginica"]),
+    ("setosa=-1", ["setosa=-1", ">= 0"]),
+    ("setosa=nan", ["finite"]),
+    ("setosa=2,setosa=3", ["'setosa' given twice"]),
+    ("setosa=0,versicolor=0,virginica=0", ["every class weighs 0"]),
+    ("=2", ["expected balanced"]),
+])
+def test_class_weight_mistakes_name_the_flag(tmp_path, value, words):
+    code, _stdout, stderr = run_cli("train", *SMALL, "--epochs", "1", "--class-weight", value,
+                                   "--out", tmp_path / "run")
+    assert code == 2
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+    assert "--class-weight" in stderr
+    for word in words:
+        assert word in stderr

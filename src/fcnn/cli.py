@@ -226,8 +226,9 @@ def _train_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
          "gradients to a total L2 norm of at most X before each step (clip_grad_norm_)")),
         (("--clip-grad-value",), dict(type=_positive_float, metavar="X", help="clamp each "
          "gradient to [-X, X] before each step (clip_grad_value_)")),
-        (("--class-weight",), dict(choices=("balanced",), help="weigh each class by n_samples / "
-         "(n_classes * its count) in the loss, as scikit-learn's 'balanced'")),
+        (("--class-weight",), dict(metavar="balanced|CLASS=W[,CLASS=W...]", help="weigh the "
+         "classes in the loss: balanced (n_samples / (n_classes * its count), as scikit-learn's) "
+         "or a weight per class name (e.g. setosa=2,virginica=0.5; unnamed classes weigh 1)")),
         (("--metrics",), dict(type=_metric_names, metavar="NAME[,NAME...]", help="metrics "
          "logged per epoch on the training and validation data: accuracy, balanced_accuracy, "
          "f1_macro (classification; default accuracy), mae, rmse, r2 (regression)")),

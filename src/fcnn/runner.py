@@ -126,7 +126,7 @@ class RunConfig:
     warmup: int = 0  # epochs of LinearLR warm-up before the schedule
     clip_grad_norm: float | None = None
     clip_grad_value: float | None = None
-    class_weight: str | None = None  # "balanced"
+    class_weight: str | dict[Any, float] | None = None  # "balanced", "setosa=2,virginica=0.5", a dict
     metrics: tuple[str, ...] | None = None  # names from fcnn.metrics
     checkpoint_every: float = 2.0  # seconds between checkpoint.safetensors refreshes
     resume: str | None = None  # a run folder to continue to ``epochs``
@@ -314,6 +314,8 @@ def run(config: RunConfig | None = None, /, *, log: Callable[[str], None] | None
     split = _split(dataset, config)
     settings = _settings(config, dataset, split)
     parts = _arrays(dataset, split, settings, config)
+    if dataset.task == "classification":
+        parts["class_weight"] = _class_weight_for(config.class_weight, list(dataset.classes))
     for note in dataset.notes:
         say(note)
     model, loss, optimizer = _build(dataset, settings, config, parts)
@@ -630,7 +632,7 @@ def _train(model: Any, loss: Any, optimizer: Any, parts: dict[str, Any], setting
                  rng=config.seed, scheduler=schedule["scheduler"],
                  scheduler_interval=schedule["interval"], scheduler_monitor=schedule["monitor"],
                  clip_grad_norm=config.clip_grad_norm, clip_grad_value=config.clip_grad_value,
-                 class_weight=config.class_weight,
+                 class_weight=parts.get("class_weight"),
                  metrics=None if config.metrics is None else list(config.metrics),
                  resume_from=resume_from)
 
@@ -724,8 +726,7 @@ def _check_options(config: RunConfig) -> None:
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)
                                       and value > 0):
             raise RunError(f"{flag} {value!r}: expected a positive finite number")
-    if config.class_weight not in (None, "balanced"):
-        raise RunError(f"--class-weight {config.class_weight!r}: the choice is balanced")
+    _class_weight_pairs(config.class_weight)
     if config.metrics is not None:
         known = [*metric_table.CLASSIFICATION_METRICS, *metric_table.REGRESSION_METRICS]
         if isinstance(config.metrics, str) or not config.metrics:
@@ -741,6 +742,58 @@ def _check_options(config: RunConfig) -> None:
     if not (isinstance(config.checkpoint_every, (int, float))
             and math.isfinite(config.checkpoint_every) and config.checkpoint_every >= 0):
         raise RunError(f"--checkpoint-every {config.checkpoint_every!r}: expected seconds >= 0")
+
+
+def _class_weight_pairs(value: Any) -> str | dict[Any, float] | None:
+    """``--class-weight``: None, "balanced", or {class name: weight} from ``NAME=W,...``
+    (or from a dict given to RunConfig), with every weight a finite number >= 0."""
+    if value is None or value == "balanced":
+        return value
+    form = "balanced or CLASS=WEIGHT[,CLASS=WEIGHT...] (e.g. setosa=2,virginica=0.5)"
+    if isinstance(value, str):
+        pairs: dict[Any, Any] = {}
+        for item in value.split(","):
+            name, sep, weight = item.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                raise RunError(f"--class-weight {value!r}: expected {form}")
+            if name in pairs:
+                raise RunError(f"--class-weight: class {name!r} given twice")
+            pairs[name] = weight.strip()
+    elif isinstance(value, dict) and value:
+        pairs = dict(value)
+    else:
+        raise RunError(f"--class-weight {value!r}: expected {form}")
+    out: dict[Any, float] = {}
+    for name, weight in pairs.items():
+        try:
+            number = float(weight)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not (math.isfinite(number) and number >= 0):
+            raise RunError(f"--class-weight {name}={weight}: the weight must be a finite "
+                           "number >= 0")
+        out[name] = number
+    return out
+
+
+def _class_weight_for(value: Any, classes: list[Any]) -> str | dict[int, float] | None:
+    """``--class-weight`` for ``train``: "balanced", or a weight per class index (the
+    named classes matched by name, as the table spells them; the others weigh 1)."""
+    pairs = _class_weight_pairs(value)
+    if not isinstance(pairs, dict):
+        return pairs
+    names = [str(c) for c in classes]
+    weights = dict.fromkeys(range(len(classes)), 1.0)
+    for name, weight in pairs.items():
+        found = [k for k, c in enumerate(classes) if c == name or names[k] == str(name)]
+        if not found:
+            raise RunError(f"--class-weight: no class {name!r} in this target; its classes are "
+                           f"{', '.join(names)}")
+        weights[found[0]] = weight
+    if not any(weights.values()):
+        raise RunError("--class-weight: every class weighs 0, so the loss is 0 everywhere")
+    return weights
 
 
 def _check_task_options(config: RunConfig, task: str) -> None:

@@ -1677,6 +1677,23 @@ row(C, "warm-start-new-features", warm_refit("classifier", X6[:, :3], Y6), Value
     "3 features", "expecting 4")
 row(R, "warm-start-new-features", warm_refit("regressor", X6[:, :2], Y6 * 1.0), ValueError,
     "2 features", "expecting 4")
+
+
+def resized_then(method: str) -> Callable[[Path], Any]:
+    def call(tmp: Path) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # ConvergenceWarning
+            est = estimator("classifier", warm_start=True).fit(X6, Y6)
+            est.set_params(hidden_layer_sizes=(7, 3))
+            return est.fit(X6, Y6) if method == "fit" else est.partial_fit(X6, Y6)
+
+    return call
+
+
+row(C, "warm-start-new-hidden-sizes", resized_then("fit"), ValueError, "warm_start=True continues",
+    r"hidden layers are \(5,\)", r"hidden_layer_sizes is now \(7, 3\)")
+row(C, "partial-fit-new-hidden-sizes", resized_then("partial_fit"), ValueError,
+    "partial_fit continues", r"\(5,\)", r"\(7, 3\)")
 row(C, "multilabel-wrong-width", multilabel_then(np.ones((6, 4), dtype=int)), ValueError,
     "4 label columns", "fitted with 3")
 row(C, "partial-fit-unknown-class", no_tmp(lambda: estimator("classifier").partial_fit(

@@ -150,6 +150,16 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features, *hidden_layer_sizes, self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
+        if not first_pass and hasattr(self, "coefs_"):
+            fitted = [np.shape(c)[1] for c in self.coefs_[:-1]]
+            if fitted != list(hidden_layer_sizes):
+                how = "partial_fit" if incremental else "warm_start=True"
+                raise ValueError(
+                    f"{type(self).__name__}: {how} continues the fitted network, whose hidden "
+                    f"layers are {tuple(fitted)}, but hidden_layer_sizes is now "
+                    f"{tuple(hidden_layer_sizes)}; set hidden_layer_sizes back, or fit anew "
+                    "(warm_start=False)"
+                )
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
         elif not hasattr(self, "_norms"):

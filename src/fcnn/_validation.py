@@ -63,6 +63,21 @@ def as_float_array(X: Any, who: str, dtype: np.dtype | None = None) -> np.ndarra
     return arr.astype(dtype, copy=False)
 
 
+def sample_weights(value: Any, n: int, dtype: Any, who: str, what: str = "sample_weight") -> np.ndarray:
+    """Per-sample weights: a float array of shape ``(n,)``, finite and >= 0, in ``dtype``.
+
+    The one check of losses', ``train``'s and BatchNorm1d's ``sample_weight``
+    (each caller decides what an all-zero set of weights means for it).
+    """
+    w = as_float_array(value, f"{who} ({what})")
+    if w.shape != (n,):
+        raise ShapeError(f"{who} expected {what} of shape ({n},), got {w.shape}: one weight per sample")
+    check_finite(w, who, what)
+    if (w < 0).any():
+        raise ValueError(f"{who}: {what} must be >= 0, got {float(w[w < 0][0])!r}")
+    return w.astype(dtype, copy=False)
+
+
 def _narrow(arr: np.ndarray, dtype: np.dtype, who: str) -> np.ndarray:
     """Cast floats down (float64 -> float32), refusing values the target cannot hold.
 

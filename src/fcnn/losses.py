@@ -41,7 +41,15 @@ from typing import Any
 import numpy as np
 
 from ._cache import DropsCacheWhenPickled
-from ._validation import as_float_array, check_finite, check_labels, choice, describe, number
+from ._validation import (
+    as_float_array,
+    check_finite,
+    check_labels,
+    choice,
+    describe,
+    number,
+    sample_weights,
+)
 from .errors import LabelError, NonFiniteError, NotReadyError, ShapeError
 from .init import as_generator
 from .registry import register_loss
@@ -149,14 +157,7 @@ def _sample_weight(sample_weight: Any, pred_shape: tuple[int, ...], dtype: np.dt
     if not pred_shape:
         raise ShapeError(f"{who}: sample_weight needs predictions with a sample axis (N, ...), got "
                          "a 0-d prediction")
-    n_samples = pred_shape[0]
-    s = as_float_array(sample_weight, who)
-    if s.shape != (n_samples,):
-        raise ShapeError(f"{who} expected sample_weight of shape ({n_samples},), got {s.shape}")
-    check_finite(s, who, "sample_weight")
-    if (s < 0).any():
-        raise ValueError(f"{who}: sample_weight must be >= 0, got {float(s[s < 0][0])!r}")
-    return s.astype(dtype, copy=False)
+    return sample_weights(sample_weight, pred_shape[0], dtype, who)
 
 
 def _nonzero(total: float, loss: Any, what: str) -> float:

@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_finite, choice, number, positive_int, resolve_dtype
+from ._validation import (
+    as_float_array,
+    check_finite,
+    choice,
+    number,
+    positive_int,
+    resolve_dtype,
+    sample_weights,
+)
 from .errors import ShapeError
 from .init import RNGLike, as_generator
 from .layers import Layer
@@ -194,7 +202,14 @@ class BatchNorm1d(_Norm):
         mean /= N
         xc = X - mean
         sum_sq = np.einsum("ij,ij->j", xc, xc)  # sum of squared deviations, no (N, C) temporary
-        inv_std = sum_sq / N
+        # the unbiased variance for the running statistics, as PyTorch keeps
+        return xc, self._statistics(mean, sum_sq, N, N - 1)
+
+    def _statistics(self, mean: np.ndarray, sum_sq: np.ndarray, count: float,
+                    unbiased: float) -> np.ndarray:
+        """1/sigma from the batch's squared deviations over ``count`` samples; in training,
+        the running statistics move toward the batch's (the variance ``sum_sq / unbiased``)."""
+        inv_std = sum_sq / count
         inv_std += self.eps
         np.sqrt(inv_std, out=inv_std)
         np.divide(1, inv_std, out=inv_std)
@@ -204,20 +219,12 @@ class BatchNorm1d(_Norm):
             self.running_mean *= 1 - m
             self.running_mean += m * mean
             self.running_var *= 1 - m
-            self.running_var += (m / (N - 1)) * sum_sq  # the unbiased variance, as PyTorch keeps
-        return xc, inv_std
+            self.running_var += (m / unbiased) * sum_sq
+        return inv_std
 
     def _weighted_batch_normalize(self, X: np.ndarray, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
         """``_batch_normalize`` with frequency weights: W = sum(w) plays N's part."""
-        N = X.shape[0]
-        w = np.asarray(sample_weight, dtype=self._dtype)
-        if w.shape != (N,):
-            raise ShapeError(f"{self!r}: sample_weight must have shape ({N},) (one weight per row "
-                             f"of X), got {w.shape}")
-        if not (np.isfinite(w).all() and (w >= 0).all()):
-            bad = w[~(np.isfinite(w) & (w >= 0))]
-            raise ValueError(f"{self!r}: sample_weight must be finite and >= 0, got "
-                             f"{bad.size} other value(s), the first {bad[0]}")
+        w = sample_weights(sample_weight, X.shape[0], self._dtype, repr(self))
         self._refuse_one_sample(X)
         W = float(w.sum())
         if not W > 0:
@@ -226,20 +233,9 @@ class BatchNorm1d(_Norm):
         mean /= W
         xc = X - mean
         sum_sq = np.einsum("i,ij,ij->j", w, xc, xc)  # the weighted sum of squared deviations
-        inv_std = sum_sq / W
-        inv_std += self.eps
-        np.sqrt(inv_std, out=inv_std)
-        np.divide(1, inv_std, out=inv_std)
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked += 1
-            m = 1 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-            self.running_mean *= 1 - m
-            self.running_mean += m * mean
-            self.running_var *= 1 - m
-            # unbiased with W as the count (frequency weights); the biased variance when W <= 1
-            self.running_var += (m / (W - 1 if W > 1 else W)) * sum_sq
         self._sw = (w / W)[:, None]
-        return xc, inv_std
+        # unbiased with W as the count (frequency weights); the biased variance when W <= 1
+        return xc, self._statistics(mean, sum_sq, W, W - 1 if W > 1 else W)
 
     def backward(self, dLdy: np.ndarray) -> np.ndarray:
         """dLdy: (N, C) -> dL/dX: (N, C); adds dL/dgamma and dL/dbeta, both (C,)."""

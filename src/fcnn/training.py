@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics as _metrics
-from ._validation import as_float_array, check_finite, check_labels, choice, number
+from ._validation import as_float_array, check_finite, check_labels, choice, number, sample_weights
 from .callbacks import (
     Callback,
     CSVLogger,
@@ -228,13 +228,7 @@ def _check_clip(clip_grad_norm: Any, clip_grad_value: Any) -> Callable[[list[Any
 
 def _check_weights(value: Any, n: int, dtype: np.dtype, name: str) -> np.ndarray:
     who = "train"
-    w = as_float_array(value, f"{who} ({name})", None)
-    if w.ndim != 1 or w.shape[0] != n:
-        raise ShapeError(f"{who} expected {name} of shape ({n},), one weight per sample, "
-                         f"got {w.shape}")
-    check_finite(w, who, name)
-    if (w < 0).any():
-        raise ValueError(f"{who}: {name} must be >= 0, got {float(w[w < 0][0])!r}")
+    w = sample_weights(value, n, dtype, who, name)
     if not w.any():
         raise ValueError(f"{who}: {name} is all zeros, so the weighted loss is undefined; give "
                          "some samples a positive weight")

@@ -7,9 +7,10 @@ Training, datasets, plots, save/load and the CLI import their dependencies
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import init
+from ._lazy import attach
 from ._version import __version__
 from .clip_grad import clip_grad_norm_, clip_grad_value_
 from .errors import (
@@ -163,17 +164,5 @@ if TYPE_CHECKING:
     from .training import CSVLogger, EarlyStopping, History, ModelCheckpoint, predict, predict_proba, train
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fcnn' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    # the lazily loaded names too, so that IPython completes fcnn.tr<TAB> to fcnn.train
-    return sorted(set(globals()) | set(__all__))
+# the lazily loaded names are in dir(fcnn) too, so that IPython completes fcnn.tr<TAB>
+__getattr__, __dir__ = attach(__name__, _LAZY, __all__)

@@ -12,7 +12,9 @@ Each submodule imports its library (onnx, torch, scikit-learn) on first use:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import attach
 
 __all__ = [
     "cli_export",
@@ -41,19 +43,7 @@ if TYPE_CHECKING:
     from .torch import from_torch, load_state_dict_file, register_torch, to_torch
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fcnn.export' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _LAZY, __all__)
 
 
 def cli_export(

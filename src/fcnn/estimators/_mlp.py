@@ -336,14 +336,9 @@ class _BaseMLP(BaseEstimator):
         """
         units = [X.shape[1], *(c.shape[1] for c in self.coefs_)]
         packed = np.asarray(packed_coef_inter)
-        coefs, intercepts, start = [], [], 0
-        for fan_in, fan_out in itertools.pairwise(units):
-            coefs.append(packed[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
-            start += fan_in * fan_out
-        for fan_out in units[1:]:
-            intercepts.append(packed[start : start + fan_out])
-            start += fan_out
-        self.coefs_, self.intercepts_ = coefs, intercepts
+        self._pack_layout(units)
+        self.coefs_ = [packed[start:end].reshape(shape) for start, end, shape in self._coef_indptr]
+        self.intercepts_ = [packed[start:end] for start, end in self._intercept_indptr]
         engine = self._engine(units, X)
         Y = np.asarray(y)
         if Y.ndim == 1:
@@ -355,21 +350,22 @@ class _BaseMLP(BaseEstimator):
         grad = np.concatenate([g.ravel() for g in engine.coef_grads + engine.intercept_grads])
         return loss, grad
 
+    def _pack_layout(self, layer_units: list[int]) -> None:
+        """scikit-learn's ``_coef_indptr``/``_intercept_indptr``: where each coef (with its
+        shape) and each intercept sits in a vector in ``_pack`` order."""
+        self._coef_indptr, self._intercept_indptr = [], []
+        start = 0
+        for fan_in, fan_out in itertools.pairwise(layer_units):
+            self._coef_indptr.append((start, start + fan_in * fan_out, (fan_in, fan_out)))
+            start += fan_in * fan_out
+        for fan_out in layer_units[1:]:
+            self._intercept_indptr.append((start, start + fan_out))
+            start += fan_out
+
     def _fit_lbfgs(
         self, engine: Engine, X: Any, y: np.ndarray, sample_weight: Any, layer_units: list[int]
     ) -> None:
-        self._coef_indptr = []
-        self._intercept_indptr = []
-        start = 0
-        for i in range(self.n_layers_ - 1):
-            n_fan_in, n_fan_out = layer_units[i], layer_units[i + 1]
-            end = start + (n_fan_in * n_fan_out)
-            self._coef_indptr.append((start, end, (n_fan_in, n_fan_out)))
-            start = end
-        for i in range(self.n_layers_ - 1):
-            end = start + layer_units[i + 1]
-            self._intercept_indptr.append((start, end))
-            start = end
+        self._pack_layout(layer_units)
         if sp.issparse(X) and X.format == "csc":
             X = X.tocsr()
         Y, labels = self._targets(y)

@@ -526,7 +526,8 @@ class Engine:
         n = X.shape[0]
         for param in self.norm_params:
             param.zero_grad(set_to_none=True)
-        if sample_weight is not None and not sample_weight.sum():
+        sw_sum: Any = n if sample_weight is None else sample_weight.sum()
+        if not sw_sum:
             raise ZeroWeightBatchError(
                 f"the sample weights of a training batch of {n} rows sum to 0, so its loss "
                 "and gradients are undefined (scikit-learn stops here too: \"Weights sum to "
@@ -540,10 +541,6 @@ class Engine:
             where = self._row_offsets(n, out.shape[1])
             where += labels
         loss = self._loss(out, Y, labels, sample_weight, n, where if labels is not None else None)
-        if sample_weight is None:
-            sw_sum: Any = n
-        else:
-            sw_sum = sample_weight.sum()
         alpha = self.alpha
         coefs = self.coefs
         if alpha:

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ab_step import ROOT, unpack
-    from sklearn.datasets import load_digits
+    from estimator_speed import load_workloads
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier as SklearnMLP
 
@@ -66,17 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| workload | {args.rev} s | this tree s | scikit-learn s | this tree ÷ {args.rev} "
           f"| {args.rev} ÷ scikit-learn | this tree ÷ scikit-learn |")
     print("|---|---|---|---|---|---|---|")
-    for name in args.only.split(","):
-        if name == "digits":
-            X, y = load_digits(return_X_y=True)
-            X, params = X / 16.0, {}
-        elif name == "W3":
-            import _data
-
-            X, y, *_ = _data.load("wide", 10_000)
-            params = {"hidden_layer_sizes": (512, 512), "batch_size": 256, "max_iter": 2}
-        else:
-            raise SystemExit(f"unknown workload {name!r}; expected digits or W3")
+    for name, X, y, params in load_workloads(args.only.split(",")):
         X = X.astype(args.dtype)
         times: dict[str, list[float]] = {k: [] for k in systems}
         for _ in range(args.reps):

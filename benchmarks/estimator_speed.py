@@ -81,6 +81,30 @@ def gemm_floor(X: Any, layer_units: list[int], batch: int, steps: int, reps: int
     return per_step * steps
 
 
+def load_workloads(names: list[str], w3_rows: int = 10_000,
+                   w3_epochs: int = 2) -> list[tuple[str, Any, Any, dict[str, Any]]]:
+    """``(name, X, y, MLPClassifier arguments)`` for "digits" and/or "W3" (see the module
+    docstring); an unknown name is an error."""
+    unknown = set(names) - {"digits", "W3"}
+    if unknown:
+        raise SystemExit(f"unknown workload {sorted(unknown)[0]!r}; expected digits or W3")
+    workloads: list[tuple[str, Any, Any, dict[str, Any]]] = []
+    if "digits" in names:
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        workloads.append(("digits", X / 16.0, y, {}))
+    if "W3" in names:
+        import _data
+
+        Xw, yw, *_ = _data.load("wide", w3_rows)
+        workloads.append((
+            f"W3 ({w3_rows} rows)", Xw, yw,
+            {"hidden_layer_sizes": (512, 512), "batch_size": 256, "max_iter": w3_epochs},
+        ))
+    return workloads
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="runs per cell (best is kept)")
@@ -93,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
-    from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier as SklearnMLP
 
@@ -106,19 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         limiter = threadpool_limits(args.threads)
     warnings.simplefilter("ignore", ConvergenceWarning)
 
-    workloads: list[tuple[str, Any, Any, dict[str, Any]]] = []
-    only = set(args.only.split(","))
-    if "digits" in only:
-        X, y = load_digits(return_X_y=True)
-        workloads.append(("digits", X / 16.0, y, {}))
-    if "W3" in only:
-        import _data
-
-        Xw, yw, *_ = _data.load("wide", args.w3_rows)
-        workloads.append((
-            f"W3 ({args.w3_rows} rows)", Xw, yw,
-            {"hidden_layer_sizes": (512, 512), "batch_size": 256, "max_iter": args.w3_epochs},
-        ))
+    workloads = load_workloads(args.only.split(","), args.w3_rows, args.w3_epochs)
 
     print(f"load average before: {os.getloadavg()}, {os.cpu_count()} CPUs, reps {args.reps}")
     print("| workload | X dtype | fcnn s | scikit-learn s | ratio | epochs |"

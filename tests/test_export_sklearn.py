@@ -161,13 +161,20 @@ def wine_frame() -> tuple[Any, np.ndarray]:
     return frame, np.array(["barolo", "grignolino", "barbera"])[wine.target]
 
 
-def test_a_saved_pipeline_keeps_its_scaler_and_class_names(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wine_pipeline() -> tuple[Any, np.ndarray, Any]:
+    """The wine table, its class names and a StandardScaler + MLPClassifier fitted on them."""
     frame, y = wine_frame()
     pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=80,
                                                          random_state=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipe.fit(frame, y)
+    return frame, y, pipe
+
+
+def test_a_saved_pipeline_keeps_its_scaler_and_class_names(tmp_path: Path, wine_pipeline) -> None:
+    frame, _, pipe = wine_pipeline
     path = tmp_path / "wine.safetensors"
     fcnn.save(pipe, path)
     model = fcnn.load(path)
@@ -178,13 +185,8 @@ def test_a_saved_pipeline_keeps_its_scaler_and_class_names(tmp_path: Path) -> No
     assert np.abs(fcnn.softmax(fcnn.predict(model, X)) - pipe.predict_proba(frame)).max() <= 1e-12
 
 
-def test_pipeline_to_one_file_to_fcnn_predict(tmp_path: Path) -> None:
-    frame, y = wine_frame()
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=80,
-                                                         random_state=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        pipe.fit(frame, y)
+def test_pipeline_to_one_file_to_fcnn_predict(tmp_path: Path, wine_pipeline) -> None:
+    frame, y, pipe = wine_pipeline
     model_path = tmp_path / "wine.safetensors"
     fcnn.save(pipe, model_path)
     table = frame.copy()
